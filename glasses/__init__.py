@@ -1,0 +1,1 @@
+"""The simulated wearable: camera, microphone, speaker, display, indicator light, buttons."""

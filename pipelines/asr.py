@@ -1,0 +1,115 @@
+"""Speech to text with faster-whisper, guarded against its text-in-silence habit.
+
+Whisper, given noise or silence, confidently writes "Thank you for watching." or
+similar. Each utterance is checked three ways before its text is believed: the
+loudness must rise above the noise floor, the model's own no-speech probability must
+be low, and the text must not be one of the well-known phantom phrases.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from pipelines.messages import Transcript, Utterance
+from pipelines.models import unavailable
+from pipelines.wake import normalise
+
+_PHANTOMS = {
+    "thank you", "thanks for watching", "thank you for watching", "thank you so much for watching",
+    "please subscribe", "subscribe", "you", "bye", "subtitles by the amaraorg community", "music",
+    "applause", "silence", "so", "the end",
+}
+
+
+@dataclass(frozen=True)
+class ASRConfig:
+    model: str = "base"
+    language: str | None = "en"  # None: detect per utterance
+    task: str = "transcribe"  # or "translate" (to English)
+    compute_type: str = "int8"
+    device: str = "cpu"
+    cpu_threads: int = 0  # 0: let CTranslate2 choose
+    beam_size: int = 1  # greedy: a spoken command is short, beams cost latency
+    max_new_tokens: int = 64
+    no_speech_threshold: float = 0.6
+    min_level_db: float = -45.0  # utterances quieter than this (RMS, dBFS) are noise
+
+
+class SpeechModel(Protocol):
+    def transcribe(self, audio: np.ndarray) -> tuple[str, float]:
+        """Return (text, no-speech probability) for 16 kHz mono float32 audio."""
+        ...
+
+
+def level_db(audio: np.ndarray) -> float:
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if len(audio) else 0.0
+    return 20.0 * np.log10(max(rms, 1e-10))
+
+
+def guard(text: str, no_speech_prob: float, audio: np.ndarray, config: ASRConfig) -> str:
+    """Why this transcript should be dropped, or "" to keep it (pure)."""
+    if level_db(audio) < config.min_level_db:
+        return f"below noise floor ({level_db(audio):.0f} dBFS)"
+    if no_speech_prob > config.no_speech_threshold:
+        return f"no-speech probability {no_speech_prob:.2f}"
+    if normalise(text) in _PHANTOMS:
+        return f"known phantom phrase {text.strip()!r}"
+    if not normalise(text):
+        return "empty"
+    return ""
+
+
+class FasterWhisper:
+    """The real model: `WhisperModel` from a size name, a hub id or a local folder."""
+
+    def __init__(self, config: ASRConfig):
+        self.config = config
+        self._model = None
+
+    def setup(self) -> None:
+        try:
+            from faster_whisper import WhisperModel
+
+            self._model = WhisperModel(
+                self.config.model, device=self.config.device, compute_type=self.config.compute_type,
+                cpu_threads=self.config.cpu_threads,
+            )
+        except Exception as err:  # download, format and runtime errors all mean the same to the user
+            raise unavailable("speech-recognition", self.config.model, err) from err
+
+    def transcribe(self, audio: np.ndarray) -> tuple[str, float]:
+        c = self.config
+        segments, _info = self._model.transcribe(
+            audio, language=c.language, task=c.task, beam_size=c.beam_size, temperature=0.0,
+            without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
+            max_new_tokens=c.max_new_tokens,
+        )
+        segments = list(segments)
+        text = " ".join(s.text.strip() for s in segments).strip()
+        no_speech = max((s.no_speech_prob for s in segments), default=1.0)
+        return text, no_speech
+
+
+class ASRStage:
+    """Utterance in, Transcript out (with why it was dropped, if it was)."""
+
+    def __init__(self, model: SpeechModel, config: ASRConfig = ASRConfig()):
+        self.model = model
+        self.config = config
+
+    def setup(self) -> None:
+        if hasattr(self.model, "setup"):
+            self.model.setup()
+
+    def process(self, utt: Utterance) -> Transcript:
+        t0 = time.perf_counter()
+        if level_db(utt.audio) < self.config.min_level_db:
+            text, no_speech = "", 1.0  # skip the model: nothing above the noise floor
+        else:
+            text, no_speech = self.model.transcribe(utt.audio)
+        asr_s = time.perf_counter() - t0
+        dropped = guard(text, no_speech, utt.audio, self.config)
+        return Transcript(utt.start, utt.end, utt.detected_at, text, asr_s, no_speech, dropped, utt.detected_perf)

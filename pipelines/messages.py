@@ -1,0 +1,120 @@
+"""Typed messages that travel between stages, grouped by the edge they travel.
+
+Times are session seconds (media time in replay, seconds since start live): every
+stage reads the one session clock, never the wall clock, so a replay is deterministic.
+Wall-clock stopwatches (time.perf_counter) are used only to *measure* compute latency.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SAMPLE_RATE = 16_000  # every AudioChunk is 16 kHz mono float32 in [-1, 1]
+
+
+# --- source -> hearing / seeing -------------------------------------------------------
+@dataclass(frozen=True)
+class AudioChunk:
+    t: float  # session time of the first sample
+    samples: np.ndarray  # (N,) float32, 16 kHz mono
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    t: float  # session time at which the frame is shown
+    image: np.ndarray  # (H, W, 3) uint8 BGR, already downscaled by the source
+
+
+@dataclass(frozen=True)
+class EndOfStream:
+    t: float  # session time of the end of the media
+
+
+# --- hearing -> control -----------------------------------------------------------------
+@dataclass(frozen=True)
+class SpeechStarted:
+    t: float  # session time the VAD says speech began
+    detected_at: float = 0.0  # session time it had lasted long enough to count (barge-in)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    start: float  # session time speech began
+    end: float  # session time speech ended (the "end of the user's speech")
+    detected_at: float  # session time the endpointer decided the turn was over
+    audio: np.ndarray  # (N,) float32 16 kHz, padded a little on both sides
+    detected_perf: float = 0.0  # time.perf_counter() at that decision: latencies run from here
+
+
+@dataclass(frozen=True)
+class Transcript:
+    start: float
+    end: float
+    detected_at: float
+    text: str
+    asr_s: float  # wall seconds spent transcribing
+    no_speech_prob: float = 0.0
+    dropped: str = ""  # non-empty: why the hallucination guard dropped the text
+    detected_perf: float = 0.0
+
+
+@dataclass(frozen=True)
+class TypedQuestion:
+    t: float  # session time the question is asked (--ask, or typed live)
+    text: str
+    detected_perf: float = 0.0
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    t: float
+    reason: str  # "stop", "barge-in", "shutdown", "mode"
+
+
+# --- control -> seeing / answering ------------------------------------------------------
+@dataclass(frozen=True)
+class FrameSnapshot:
+    t: float
+    image: np.ndarray  # (H, W, 3) uint8 BGR
+    sharpness: float
+    exposure: float
+
+
+@dataclass(frozen=True)
+class VLMRequest:
+    question: str
+    image: np.ndarray | None  # RGB uint8, or None when there is nothing to look at
+    history: tuple[tuple[str, str], ...] = ()  # (question, answer) of recent turns
+    system: str = ""
+    max_new_tokens: int = 60
+
+
+# --- answering -> speaking --------------------------------------------------------------
+@dataclass(frozen=True)
+class SpeechAudio:
+    text: str
+    samples: np.ndarray  # (N,) float32 mono
+    rate: int
+
+
+@dataclass(frozen=True)
+class StageError:
+    stage: str
+    message: str
+    t: float = 0.0
+
+
+# --- control -> display -----------------------------------------------------------------
+@dataclass(frozen=True)
+class DisplayState:
+    """Everything the glasses' display shows at one moment; drawn by glasses.display."""
+
+    caption: str = ""  # live caption of what was heard
+    answer: str = ""  # the answer text as it streams
+    light: bool = False  # capture indicator: on while camera/mic are used for the assistant
+    status: str = "idle"  # idle | listening | thinking | speaking
+    mode: str = "instant"
+    latency: float | None = None  # last turn's voice-to-voice seconds
+    banner: str = ""  # e.g. "RANDOM WEIGHTS: wiring smoke run" or "no camera"
+    notes: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,449 @@
+"""The one module that knows the runtime wiring: every queue and thread is made here.
+
+    source ──AudioChunk──▶ [audio_q] ──▶ hearing (VAD + endpointer) ──Utterance──▶ [asr_q] ──▶ asr
+       │                                     │ SpeechStarted, TypedQuestion              │ Transcript
+       └──VideoFrame──▶ FrameRing            └────────────────────▶ [control_q] ◀────────┘
+                                                                        │
+                                 control (this thread): decide ─▶ turn: VLM stream ─▶ sentences ─▶ TTS ─▶ speaker
+
+Control overtakes data: a stop or a barge-in sets the turn's cancel event (generation
+stops at the next token, queued speech is skipped) and clears the speaker at once.
+
+Pacing. Live and `--pace realtime` run every thread freely against the wall clock. In
+`--pace fast` the hearing thread hands each finished utterance to control and waits
+until control has answered it (lock-step), so events are handled in media-time order
+and a replay gives the same turns however fast the machine is; each answer is placed on
+the media timeline at the moment it was heard plus its measured latency.
+
+Ports (source, speaker, display) are passed in; this module never imports `glasses/`.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from pipelines.clock import since
+from pipelines.messages import (
+    SAMPLE_RATE, AudioChunk, DisplayState, EndOfStream, SpeechStarted, StageError, Transcript, TypedQuestion,
+    Utterance, VideoFrame, VLMRequest,
+)
+from pipelines.text import clean_for_speech, split_ready
+from pipelines.vad import WINDOW, EndpointConfig, Endpointer
+from pipelines.vision import FrameRing, fit_for_model, pick_frame
+from pipelines.vlm import SYSTEM_PROMPT
+from pipelines.wake import decide
+
+log = logging.getLogger("session")
+
+NO_IMAGE_NOTE = (
+    " There is no camera image right now: if the question needs one, say that you can't see anything right now."
+)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    wake_phrase: str = "hey glasses"
+    follow_up: float = 6.0  # seconds after an answer in which no wake phrase is needed
+    mode: str = "instant"
+    history_turns: int = 3
+    max_new_tokens: int = 60
+    system_prompt: str = SYSTEM_PROMPT
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    image_side: int = 512
+    ring_frames: int = 150
+    asks: tuple[tuple[float, str], ...] = ()
+    first_chunk_words: int = 0  # >0: a clause boundary after this many words may start speech
+    barge_in: bool = True
+    barge_in_after: float = 0.4  # speech shorter than this ("mm-hmm") does not interrupt
+    audio_queue: int = 64  # chunks of 32 ms: ~2 s of slack before the live source drops audio
+    models: dict = field(default_factory=dict)  # logged with every turn
+
+
+class Lockstep:
+    """Fast pace: the hearing thread waits until control has handled what it handed over."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._pending = 0
+        self._cond = threading.Condition()
+        self.stopping = False
+
+    def hand_over(self) -> None:
+        if self.enabled:
+            with self._cond:
+                self._pending += 1
+
+    def done(self) -> None:
+        if self.enabled:
+            with self._cond:
+                self._pending -= 1
+                self._cond.notify_all()
+
+    def wait(self) -> None:
+        if self.enabled:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending <= 0 or self.stopping)
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopping = True
+            self._cond.notify_all()
+
+
+@dataclass
+class Turn:
+    question: str
+    start: float
+    end: float  # end of the user's speech (or the --ask time)
+    detected: tuple[float, float]  # (session time, perf_counter) when the end was decided
+    asr_s: float = 0.0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    futures: list = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+
+class Session:
+    def __init__(self, config: SessionConfig, *, source, vad, asr, vlm, tts, speaker, clock, log_,
+                 display=None, on_progress: Callable[[float], None] | None = None):
+        self.config = config
+        self.source, self.vad, self.asr, self.vlm, self.tts = source, vad, asr, vlm, tts
+        self.speaker, self.clock, self.log, self.display = speaker, clock, log_, display
+        self.on_progress = on_progress
+        self.ring = FrameRing(config.ring_frames)
+        self.audio_q: queue.Queue = queue.Queue(maxsize=config.audio_queue)
+        self.asr_q: queue.Queue = queue.Queue(maxsize=8)
+        self.control_q: queue.Queue = queue.Queue(maxsize=256)
+        self.lockstep = Lockstep(not clock.realtime)
+        self.stop_event = threading.Event()
+        self.history: deque[tuple[str, str]] = deque(maxlen=config.history_turns)
+        self.follow_up_until = -1.0
+        self.turn: Turn | None = None
+        self.dropped_audio = 0
+        self.state = DisplayState(mode=config.mode)
+        self.changes: list[tuple[float, int, dict]] = []
+        self._seq = 0
+        self._show_lock = threading.Lock()
+
+    # --- display ------------------------------------------------------------------------
+    def show(self, t: float, **fields) -> None:
+        """Record a display change at session time t (replay renders them; live shows them now)."""
+        with self._show_lock:
+            self._seq += 1
+            self.changes.append((t, self._seq, fields))
+            self.state = replace(self.state, **fields)
+            if self.display is not None:
+                self.display.show(self.state)
+
+    def timeline(self) -> list[tuple[float, DisplayState]]:
+        """The display's states in session-time order (a pure fold of the recorded changes)."""
+        state = DisplayState(mode=self.config.mode)
+        out = []
+        for t, _, fields in sorted(self.changes):
+            state = replace(state, **fields)
+            out.append((t, state))
+        return out
+
+    # --- threads ------------------------------------------------------------------------
+    def run(self) -> list[dict]:
+        threads = [
+            threading.Thread(target=self._guard, args=("source", self._source_loop), name="source", daemon=True),
+            threading.Thread(target=self._guard, args=("hearing", self._hearing_loop), name="hearing", daemon=True),
+            threading.Thread(target=self._guard, args=("asr", self._asr_loop), name="asr", daemon=True),
+        ]
+        for th in threads:
+            th.start()
+        try:
+            self._control_loop()
+        finally:
+            self.stop()
+            for th in threads:
+                th.join(timeout=2.0)
+        return self.log.turns()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.lockstep.stop()
+        if self.turn:
+            self._interrupt(self.turn, None, "shutdown")
+
+    def _guard(self, name: str, loop: Callable[[], None]) -> None:
+        """A thread that dies says so: control hears a StageError instead of waiting forever."""
+        try:
+            loop()
+        except Exception as err:  # noqa: BLE001 - reported, then the session ends cleanly
+            log.exception("%s stopped", name)
+            self._put(self.control_q, StageError(name, f"{type(err).__name__}: {err}", self.clock.now()))
+
+    def _put(self, q: queue.Queue, item) -> bool:
+        """Blocking put that gives up when the session stops (never a hang on shutdown)."""
+        while not self.stop_event.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _source_loop(self) -> None:
+        t_end = 0.0
+        for ev in self.source.events():
+            if self.stop_event.is_set():
+                break
+            self.clock.wait_until(ev.t, self.stop_event)
+            if isinstance(ev, VideoFrame):
+                self.ring.add(ev)
+            elif isinstance(ev, AudioChunk):
+                t_end = ev.t + len(ev.samples) / SAMPLE_RATE
+                if self.clock.realtime:
+                    try:  # a live source must never block: drop and count instead
+                        self.audio_q.put_nowait(ev)
+                    except queue.Full:
+                        self.dropped_audio += 1
+                elif not self._put(self.audio_q, ev):
+                    return
+        self._put(self.audio_q, EndOfStream(t_end))
+
+    def _hearing_loop(self) -> None:
+        endpointer = Endpointer(self.config.endpoint)
+        asks = sorted(self.config.asks)
+        origin: float | None = None
+        consumed = 0  # samples turned into VAD windows
+        buffer = np.zeros(0, np.float32)  # recent audio, for cutting utterances out
+        buffer_t = 0.0
+        keep = self.config.endpoint.max_utterance + 2.0
+        barge_sent = False
+        while True:
+            item = self.audio_q.get()
+            if isinstance(item, EndOfStream):
+                for ev in endpointer.flush(item.t):
+                    self._hand_utterance(ev, buffer, buffer_t)
+                for t, text in asks:
+                    self._hand_question(TypedQuestion(t, text))
+                self._put(self.asr_q, item)
+                return
+            if origin is None:
+                origin, buffer_t = item.t, item.t
+            while asks and asks[0][0] <= item.t:
+                self.clock.advance(asks[0][0])
+                self._hand_question(TypedQuestion(*asks.pop(0)))
+            buffer = np.concatenate([buffer, item.samples])
+            if len(buffer) > keep * SAMPLE_RATE:
+                cut = len(buffer) - int(keep * SAMPLE_RATE)
+                buffer, buffer_t = buffer[cut:], buffer_t + cut / SAMPLE_RATE
+            for prob in self.vad(item.samples):
+                t = origin + consumed / SAMPLE_RATE
+                consumed += WINDOW
+                self.clock.advance(t + WINDOW / SAMPLE_RATE)
+                for ev in endpointer.update(prob, t):
+                    if ev.kind == "start":
+                        barge_sent = False
+                    elif ev.kind == "end":
+                        self._hand_utterance(ev, buffer, buffer_t)
+                if endpointer.in_speech and not barge_sent and t + WINDOW / SAMPLE_RATE - endpointer._start >= self.config.barge_in_after:
+                    barge_sent = True
+                    self._put(self.control_q, SpeechStarted(endpointer._start, self.clock.now()))
+            if self.on_progress:
+                self.on_progress(item.t)
+
+    def _hand_utterance(self, ev, buffer: np.ndarray, buffer_t: float) -> None:
+        a = max(0, int((ev.start - 0.3 - buffer_t) * SAMPLE_RATE))
+        b = max(a, int((ev.end + 0.2 - buffer_t) * SAMPLE_RATE))
+        now = self.clock.now()
+        utt = Utterance(ev.start, ev.end, now, buffer[a:b].copy(), time.perf_counter())
+        self.lockstep.hand_over()
+        self._put(self.asr_q, utt)
+        self.lockstep.wait()
+
+    def _hand_question(self, q: TypedQuestion) -> None:
+        self.lockstep.hand_over()
+        self._put(self.control_q, replace(q, detected_perf=time.perf_counter()))
+        self.lockstep.wait()
+
+    def _asr_loop(self) -> None:
+        while True:
+            item = self.asr_q.get()
+            if isinstance(item, EndOfStream):
+                self._put(self.control_q, item)
+                return
+            try:
+                transcript = self.asr.process(item)
+            except Exception as err:  # one bad utterance must not end the session
+                log.exception("asr failed")
+                transcript = Transcript(item.start, item.end, item.detected_at, "", 0.0, 1.0,
+                                        f"asr error: {err}", item.detected_perf)
+            self._put(self.control_q, transcript)
+
+    # --- control ------------------------------------------------------------------------
+    def _control_loop(self) -> None:
+        while True:
+            try:
+                ev = self.control_q.get(timeout=0.2)
+            except queue.Empty:
+                if self.stop_event.is_set():
+                    return
+                continue
+            if isinstance(ev, EndOfStream):
+                self._finish_turn()
+                self.log.write("end", t=ev.t, dropped_audio_chunks=self.dropped_audio)
+                return
+            if isinstance(ev, StageError):
+                self.log.write("error", stage=ev.stage, message=ev.message, t=ev.t)
+                self._finish_turn()
+                return
+            if isinstance(ev, SpeechStarted):
+                self._on_speech_started(ev)
+            elif isinstance(ev, Transcript):
+                self._on_transcript(ev)
+                self.lockstep.done()
+            elif isinstance(ev, TypedQuestion):
+                self.log.write("ask", t=ev.t, text=ev.text)
+                self._start_turn(Turn(ev.text, ev.t, ev.t, (ev.t, ev.detected_perf)))
+                self.lockstep.done()
+
+    def _busy(self, t: float) -> bool:
+        return (self.turn is not None and self.turn.thread is not None and self.turn.thread.is_alive()) or \
+            self.speaker.busy_until() > t
+
+    def _on_speech_started(self, ev: SpeechStarted) -> None:
+        if self.config.barge_in and self._busy(ev.detected_at):
+            self.log.write("barge_in", t=ev.detected_at, speech_start=ev.t)
+            self._interrupt(self.turn, ev.detected_at, "barge-in")
+        self.show(ev.t, status="listening")
+
+    def _on_transcript(self, tr: Transcript) -> None:
+        heard = {"start": tr.start, "end": tr.end, "text": tr.text, "asr": tr.asr_s, "no_speech_prob": tr.no_speech_prob}
+        if tr.dropped:
+            self.log.write("heard", **heard, action="drop", reason=tr.dropped)
+            self.show(tr.detected_at, status="idle")
+            return
+        now = since((tr.detected_at, tr.detected_perf))
+        d = decide(tr.text, tr.end, phrase=self.config.wake_phrase, follow_up_until=self.follow_up_until,
+                   busy=self._busy(tr.end))
+        self.log.write("heard", **heard, action=d.action, reason=d.reason)
+        if d.action == "ask":
+            self._start_turn(Turn(d.question, tr.start, tr.end, (tr.detected_at, tr.detected_perf), tr.asr_s))
+        elif d.action == "wake":
+            self.follow_up_until = tr.end + self.config.follow_up
+            self.show(tr.start, light=True)
+            self.show(tr.end, status="listening", caption=tr.text, answer="")
+        elif d.action == "stop":
+            self.log.write("stop", t=now, text=tr.text)
+            self._interrupt(self.turn, now, "stop")
+            self.follow_up_until = -1.0
+            self.show(now, status="idle", light=False, caption=tr.text)
+        else:
+            self.show(tr.detected_at, status="idle")
+
+    def _interrupt(self, turn: Turn | None, t: float | None, reason: str) -> None:
+        """Control overtakes data: cancel generation, skip queued speech, silence the speaker."""
+        if turn is not None:
+            turn.cancel.set()
+            for f in turn.futures:
+                f.cancel()
+        if t is not None:
+            self.speaker.clear(t)
+
+    def _finish_turn(self) -> None:
+        if self.turn and self.turn.thread:
+            self.turn.thread.join()
+
+    def _start_turn(self, turn: Turn) -> None:
+        if self.turn is not None and self.turn.thread is not None and self.turn.thread.is_alive():
+            self._interrupt(self.turn, turn.detected[0], "new question")  # the newer question overtakes
+        self.turn = turn
+        self.show(turn.start, light=True)
+        self.show(turn.end, status="thinking", caption=turn.question, answer="")
+        turn.thread = threading.Thread(target=self._answer, args=(turn,), name="turn", daemon=True)
+        turn.thread.start()
+        if not self.clock.realtime:
+            turn.thread.join()  # fast pace: the media timeline waits for the answer (see module doc)
+
+    def _answer(self, turn: Turn) -> None:
+        try:
+            self._answer_inner(turn)
+        except Exception as err:  # a failed answer is reported, the session goes on
+            log.exception("turn failed")
+            self.log.write("error", stage="answer", message=f"{type(err).__name__}: {err}", t=turn.end)
+            self.show(since(turn.detected), status="idle", light=False, answer="(sorry, that failed)")
+
+    def _answer_inner(self, turn: Turn) -> None:
+        cfg = self.config
+        frame = pick_frame(self.ring.snapshot(), turn.start, turn.end)
+        image = fit_for_model(frame.image, cfg.image_side) if frame is not None else None
+        system = cfg.system_prompt + ("" if image is not None else NO_IMAGE_NOTE)
+        request = VLMRequest(turn.question, image, tuple(self.history), system, cfg.max_new_tokens)
+        spoken: list[dict] = []
+        first = {}
+        handled = threading.Condition()
+        count = [0]
+
+        def on_audio(future, text: str, submitted: float) -> None:
+            # Runs in the TTS thread the moment a piece is rendered: hand it to the speaker now.
+            try:
+                if future.cancelled() or turn.cancel.is_set() or future.exception() is not None:
+                    return
+                at = since(turn.detected)
+                start, end = self.speaker.play(future.result(), at)
+                with handled:
+                    if not first:
+                        first.update(t=at, tts=time.perf_counter() - submitted)
+                    spoken.append({"text": text, "start": start, "end": end})
+                    words = " ".join(s["text"] for s in spoken)
+                self.show(start, status="speaking", answer=words)
+            finally:
+                with handled:
+                    count[0] += 1
+                    handled.notify_all()
+
+        def speak(text: str) -> None:
+            text = clean_for_speech(text)
+            if text and not turn.cancel.is_set():
+                future = self.tts.submit(text)
+                turn.futures.append(future)
+                future.add_done_callback(lambda f, s=text, t0=time.perf_counter(): on_audio(f, s, t0))
+
+        t0 = time.perf_counter()
+        first_token = None
+        answer, pending = "", ""
+        for piece in self.vlm.stream(request, turn.cancel):
+            if first_token is None:
+                first_token = time.perf_counter() - t0
+            answer += piece
+            pending += piece
+            ready, pending = split_ready(pending, clause_words=cfg.first_chunk_words if not turn.futures else 0)
+            for sentence in ready:
+                speak(sentence)
+            if turn.cancel.is_set():
+                break
+        vlm_total = time.perf_counter() - t0
+        speak(pending)
+        with handled:  # every piece rendered (or skipped) and handed to the speaker
+            handled.wait_for(lambda: count[0] >= len(turn.futures) or self.stop_event.is_set(), timeout=120)
+        answer = answer.strip()
+        self.history.append((turn.question, answer))
+        with handled:
+            end = max((s["end"] for s in spoken), default=since(turn.detected))
+            v2v = first["t"] - turn.end if first else None
+            record = {
+                "question": turn.question, "answer": answer, "mode": cfg.mode, "heard_at": turn.end,
+                "speech_start": turn.start,
+                "frame_time": frame.t if frame is not None else None,
+                "frame_sharpness": frame.sharpness if frame is not None else None,
+                "models": cfg.models,
+                "latency": {
+                    "vad": turn.detected[0] - turn.end, "asr": turn.asr_s, "vlm_first_token": first_token,
+                    "vlm_total": vlm_total, "tts_first_audio": first.get("tts"), "voice_to_voice": v2v,
+                },
+                "spoken": list(spoken), "cancelled": turn.cancel.is_set(),
+            }
+        self.log.write("turn", **record)
+        if not turn.cancel.is_set():
+            self.follow_up_until = end + cfg.follow_up
+        self.show(end, status="idle", light=False, latency=v2v)

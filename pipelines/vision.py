@@ -1,0 +1,108 @@
+"""Seeing: a bounded ring of timestamped frames, frame scores and frame picking.
+
+Scoring and picking are pure functions so they test without a camera. Sharpness is the
+variance of the Laplacian (blurry frames from head motion score low); exposure rewards
+mid-grey brightness and penalises clipped pixels.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+import cv2
+import numpy as np
+
+from pipelines.messages import FrameSnapshot, VideoFrame
+
+_SCORE_SIDE = 256  # score on a small copy: cheap, and comparable across resolutions
+
+
+def sharpness(image_bgr: np.ndarray) -> float:
+    grey = _small_grey(image_bgr)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def exposure(image_bgr: np.ndarray) -> float:
+    """1.0 for a well-exposed frame, towards 0 for black, white or heavily clipped."""
+    grey = _small_grey(image_bgr)
+    mean = float(grey.mean()) / 255.0
+    clipped = float(((grey < 8) | (grey > 247)).mean())
+    return max(0.0, 1.0 - 2.0 * abs(mean - 0.5)) * (1.0 - clipped)
+
+
+def _small_grey(image_bgr: np.ndarray) -> np.ndarray:
+    h, w = image_bgr.shape[:2]
+    scale = _SCORE_SIDE / max(h, w)
+    if scale < 1:
+        image_bgr = cv2.resize(image_bgr, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
+
+
+def score(frame: VideoFrame) -> FrameSnapshot:
+    return FrameSnapshot(frame.t, frame.image, sharpness(frame.image), exposure(frame.image))
+
+
+def pick_frame(
+    candidates: list[FrameSnapshot], start: float, end: float, *, lead: float = 0.3, recency_weight: float = 0.5
+) -> FrameSnapshot | None:
+    """Best frame for a question spoken from `start` to `end`.
+
+    Prefers the moment just before speech ended (the wearer is usually looking at the
+    thing as they finish asking): frames are scored by sharpness times exposure, with a
+    bonus that grows towards `end - lead`. Falls back to the nearest frame before `end`
+    when none lies in the window (a camera that lags), and None when there is none.
+    """
+    window = [c for c in candidates if start - lead <= c.t <= end + lead]
+    if not window:
+        before = [c for c in candidates if c.t <= end + lead]
+        return max(before, key=lambda c: c.t) if before else None
+    top_sharp = max(c.sharpness for c in window) or 1.0
+    span = max(end - start, 1e-3)
+
+    def value(c: FrameSnapshot) -> float:
+        closeness = 1.0 - min(1.0, abs((end - lead) - c.t) / span)
+        quality = (c.sharpness / top_sharp) * (0.25 + 0.75 * c.exposure)
+        return quality * (1.0 - recency_weight) + quality * recency_weight * closeness
+
+    return max(window, key=value)
+
+
+def fit_for_model(image_bgr: np.ndarray, max_side: int = 512) -> np.ndarray:
+    """RGB copy with the longest side at most `max_side` (what the vision encoder sees)."""
+    h, w = image_bgr.shape[:2]
+    scale = max_side / max(h, w)
+    if scale < 1:
+        image_bgr = cv2.resize(image_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+
+
+class FrameRing:
+    """Bounded, thread-safe ring of scored frames: the camera writes, a turn reads.
+
+    Bounded by count so memory is fixed whatever the clip's length; the oldest frame
+    is dropped when full (the wearer asks about now, not about a minute ago).
+    """
+
+    def __init__(self, capacity: int = 120, every: float = 0.0):
+        self._frames: deque[FrameSnapshot] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+        self._every = every  # keep at most one frame per `every` seconds (0: all)
+        self.dropped = 0
+
+    def add(self, frame: VideoFrame) -> None:
+        with self._lock:
+            if self._frames and frame.t - self._frames[-1].t < self._every:
+                return
+            if len(self._frames) == self._frames.maxlen:
+                self.dropped += 1
+        snap = score(frame)  # scored outside the lock: readers never wait on OpenCV
+        with self._lock:
+            self._frames.append(snap)
+
+    def snapshot(self) -> list[FrameSnapshot]:
+        with self._lock:
+            return list(self._frames)
+
+    def latest(self) -> FrameSnapshot | None:
+        with self._lock:
+            return self._frames[-1] if self._frames else None
