@@ -127,12 +127,6 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     for t, _ in opts.asks:
         if t > duration + 1e-6:
             raise UsageError(f"--ask at {t:g} s is past the end of the clip ({duration:.1f} s)")
-    out = prepare_out(opts.out or default_out(opts.clip))
-    log_to_file(out)
-    warnings = list(source.warnings)
-    for w in warnings:
-        logging.getLogger("replay").warning(w)
-
     if asr is None or vlm is None:
         try:
             choice = choose(opts.models, opts.vlm, opts.asr)
@@ -144,6 +138,11 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     else:
         models = {"vlm": type(vlm).__name__, "asr": type(getattr(asr, "model", asr)).__name__, "random_weights": False,
                   "fake": True}
+    out = prepare_out(opts.out or default_out(opts.clip))  # after loading: a failed start leaves nothing behind
+    log_to_file(out)
+    warnings = list(source.warnings)
+    for w in warnings:
+        logging.getLogger("replay").warning(w)
     own_tts = tts is None
     if own_tts:
         tts = Pyttsx3TTS()

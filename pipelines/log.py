@@ -53,7 +53,7 @@ def summary_table(turns: list[dict]) -> str:
     head = f"{'#':>2}  {'heard':>6}  {'frame':>6}  {'v2v s':>6}  {'asr':>5}  {'vlm 1st':>7}  {'tts':>5}  question -> answer"
     rows = [head, "-" * len(head)]
     for i, t in enumerate(turns, 1):
-        lat = t.get("latency", {})
+        lat = {k: (v if v is not None else float("nan")) for k, v in t.get("latency", {}).items()}
         frame = f"{t['frame_time']:6.2f}" if t.get("frame_time") is not None else "     -"
         qa = f"{t['question'][:40]} -> {t['answer'][:60]}".replace("\n", " ")
         rows.append(

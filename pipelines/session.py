@@ -387,7 +387,10 @@ class Session:
         def on_audio(future, text: str, submitted: float) -> None:
             # Runs in the TTS thread the moment a piece is rendered: hand it to the speaker now.
             try:
-                if future.cancelled() or turn.cancel.is_set() or future.exception() is not None:
+                if future.cancelled() or turn.cancel.is_set():
+                    return
+                if future.exception() is not None:
+                    self.log.write("error", stage="tts", message=f"{text[:60]!r}: {future.exception()}", t=turn.end)
                     return
                 at = since(turn.detected)
                 start, end = self.speaker.play(future.result(), at)

@@ -6,6 +6,7 @@ model's stream completes a sentence (or a long clause), that piece goes to TTS.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # A sentence ends at . ! ? followed by a space; a clause at , ; : followed by a space.
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*\s")
@@ -43,5 +44,7 @@ def split_ready(buffer: str, *, min_chars: int = 12, clause_words: int = 0) -> t
 def clean_for_speech(text: str) -> str:
     """Drop markup and characters a TTS engine would read out or choke on."""
     text = re.sub(r"[*_#`>|\[\]{}<>]", " ", text)
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    # U+FFFD (a broken byte sequence) and control/unassigned characters make espeak-ng
+    # silently write no audio at all, so they go; letters of any language stay.
+    text = "".join(" " if ch == "\ufffd" or unicodedata.category(ch)[0] == "C" else ch for ch in text)
     return " ".join(text.split())

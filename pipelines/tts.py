@@ -7,6 +7,8 @@ cutting it short on barge-in) belongs to the speaker port.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import queue
 import tempfile
 import threading
@@ -61,7 +63,12 @@ class Pyttsx3TTS:
                 n += 1
                 # One save_to_file per runAndWait: with two queued, only the last is written.
                 engine.save_to_file(text, str(path))
-                engine.runAndWait()
+                # The espeak driver prints "Audio saved to ..." on stdout for every file; our own
+                # threads never print to stdout, so muting it for these ~10 ms loses nothing.
+                with contextlib.redirect_stdout(io.StringIO()):
+                    engine.runAndWait()
+                if not path.exists():
+                    raise RuntimeError("espeak-ng wrote no audio for this text")
                 samples, rate = read_wav(path)
                 path.unlink(missing_ok=True)
                 future.set_result(SpeechAudio(text, samples, rate))

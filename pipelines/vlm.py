@@ -64,6 +64,11 @@ class HFVLM:
         try:
             import torch
             from transformers import AutoModelForImageTextToText, AutoProcessor
+            from transformers.utils import logging as hf_logging
+
+            # transformers' own "Loading weights" bar on every start is noise; the hub's download
+            # bars (first run only) are separate and stay on.
+            hf_logging.set_tqdm_hook(lambda factory, args, kwargs: factory(*args, **{**kwargs, "disable": True}))
 
             if self.config.threads:
                 torch.set_num_threads(self.config.threads)

@@ -32,3 +32,8 @@ def test_question_and_exclamation_marks_and_quotes():
 
 def test_clean_for_speech_drops_markup():
     assert clean_for_speech("**Red** square\n- item `x`") == "Red square - item x"
+
+
+def test_clean_for_speech_drops_broken_bytes_but_keeps_other_languages():
+    assert clean_for_speech("sofa\ufffd\ufffd( two\x00 mug") == "sofa ( two mug"
+    assert clean_for_speech("Ça coûte 3 €, señor") == "Ça coûte 3 €, señor"

@@ -1,0 +1,41 @@
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never download anything
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MEDIA = ROOT.parent / "shared" / "media"
+
+
+@pytest.fixture(scope="session")
+def shared_media() -> Path:
+    if not SHARED_MEDIA.is_dir():
+        pytest.skip("../shared/media not present (a user's clone has none): real-media tests skipped")
+    return SHARED_MEDIA
+
+
+@pytest.fixture(scope="session")
+def espeak():
+    if not shutil.which("espeak-ng"):
+        pytest.skip("espeak-ng is not installed (make test installs it: apt-get install espeak-ng)")
+    return "espeak-ng"
+
+
+@pytest.fixture(scope="session")
+def speech16k(espeak, tmp_path_factory):
+    """Speak text with espeak-ng and return 16 kHz mono float32 samples."""
+    from pipelines.audio import read_wav, resample
+
+    def make(text: str) -> np.ndarray:
+        path = tmp_path_factory.mktemp("speech") / "s.wav"
+        subprocess.run([espeak, "-w", str(path), text], check=True, capture_output=True)
+        samples, rate = read_wav(path)
+        return resample(samples, rate, 16000)
+
+    return make
