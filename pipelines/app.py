@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,7 @@ class ReplayResult:
     records: list[dict]
     warnings: list[str]
     video: Path | None
+    timings: dict = field(default_factory=dict)  # wall seconds: load, session, render
 
 
 def default_out(clip: Path) -> Path:
@@ -117,6 +119,8 @@ def load_models(choice: ModelChoice, opts: ReplayOptions):
 
 def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult:
     """Replay a clip through the loop; stages may be injected (tests pass fakes)."""
+    timings = {}
+    t_load = time.perf_counter()
     if not opts.clip.exists():
         raise UsageError(f"no such file: {opts.clip}")
     try:
@@ -167,9 +171,12 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     if not source.info.has_video:
         banner = (banner + " | " if banner else "") + "audio only: no frames to look at"
     session.show(0.0, banner=banner)
+    timings["load"] = time.perf_counter() - t_load
+    t_session = time.perf_counter()
     try:
         session.run()
     finally:
+        timings["session"] = time.perf_counter() - t_session
         if bar:
             bar.close()
         if own_tts:
@@ -178,6 +185,7 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
         session_log.close()
 
     video = None
+    t_render = time.perf_counter()
     if opts.render:
         speech = [(c.start, c.samples, c.rate) for c in speaker.clips() if len(c.samples)]
         try:
@@ -185,7 +193,8 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
                                      progress=opts.progress)
         except MediaError as err:
             logging.getLogger("replay").warning("annotated video not written: %s", err)
-    return ReplayResult(out, session_log.turns(), session_log.records, warnings, video)
+    timings["render"] = time.perf_counter() - t_render
+    return ReplayResult(out, session_log.turns(), session_log.records, warnings, video, timings)
 
 
 def _progress_bar(duration: float):
