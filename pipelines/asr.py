@@ -112,4 +112,5 @@ class ASRStage:
             text, no_speech = self.model.transcribe(utt.audio)
         asr_s = time.perf_counter() - t0
         dropped = guard(text, no_speech, utt.audio, self.config)
-        return Transcript(utt.start, utt.end, utt.detected_at, text, asr_s, no_speech, dropped, utt.detected_perf)
+        return Transcript(utt.start, utt.end, utt.detected_at, text, asr_s, no_speech, dropped, utt.detected_perf,
+                          utt.push_to_talk)

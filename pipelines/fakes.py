@@ -44,7 +44,7 @@ class ScriptedASR:
         self.calls.append((utt.start, utt.end))
         text = next((s for t, s in self.script if utt.start - 0.5 <= t <= utt.end + 0.5), "")
         return Transcript(utt.start, utt.end, utt.detected_at, text, time.perf_counter() - t0, 0.0,
-                          "" if text else "empty", utt.detected_perf)
+                          "" if text else "empty", utt.detected_perf, utt.push_to_talk)
 
 
 class FakeTTS:

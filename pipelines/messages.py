@@ -45,6 +45,7 @@ class Utterance:
     detected_at: float  # session time the endpointer decided the turn was over
     audio: np.ndarray  # (N,) float32 16 kHz, padded a little on both sides
     detected_perf: float = 0.0  # time.perf_counter() at that decision: latencies run from here
+    push_to_talk: bool = False  # held the button: a question, no wake phrase needed
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Transcript:
     no_speech_prob: float = 0.0
     dropped: str = ""  # non-empty: why the hallucination guard dropped the text
     detected_perf: float = 0.0
+    push_to_talk: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,20 @@ class TypedQuestion:
     t: float  # session time the question is asked (--ask, or typed live)
     text: str
     detected_perf: float = 0.0
+
+
+@dataclass(frozen=True)
+class PushToTalk:
+    """The temple button: pressed starts a question (no wake phrase), released ends it."""
+
+    t: float
+    pressed: bool
+
+
+@dataclass(frozen=True)
+class ModeSwitch:
+    t: float
+    mode: str  # "instant" | "thinking" | "contemplating" | "next" (cycle)
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,14 @@ from typing import Callable
 import numpy as np
 
 from pipelines.clock import since
+from pipelines import modes
 from pipelines.messages import (
-    SAMPLE_RATE, AudioChunk, DisplayState, EndOfStream, SpeechStarted, StageError, Transcript, TypedQuestion,
-    Utterance, VideoFrame, VLMRequest,
+    SAMPLE_RATE, AudioChunk, DisplayState, EndOfStream, ModeSwitch, PushToTalk, SpeechStarted, StageError,
+    Transcript, TypedQuestion, Utterance, VideoFrame, VLMRequest,
 )
+from pipelines.modes import ModeContext
 from pipelines.text import clean_for_speech, split_ready
-from pipelines.vad import WINDOW, EndpointConfig, Endpointer
+from pipelines.vad import WINDOW, EndpointConfig, Endpointer, SpeechEvent
 from pipelines.vision import FrameRing, fit_for_model, pick_frame
 from pipelines.vlm import SYSTEM_PROMPT
 from pipelines.wake import decide
@@ -62,6 +64,7 @@ class SessionConfig:
     first_chunk_words: int = 0  # >0: a clause boundary after this many words may start speech
     barge_in: bool = True
     barge_in_after: float = 0.4  # speech shorter than this ("mm-hmm") does not interrupt
+    stale_frame: float = 2.0  # a frame older than this at question time is "can't see right now"
     audio_queue: int = 64  # chunks of 32 ms: ~2 s of slack before the live source drops audio
     models: dict = field(default_factory=dict)  # logged with every turn
 
@@ -104,6 +107,8 @@ class Turn:
     end: float  # end of the user's speech (or the --ask time)
     detected: tuple[float, float]  # (session time, perf_counter) when the end was decided
     asr_s: float = 0.0
+    mode: str = "instant"
+    mode_reason: str = ""
     cancel: threading.Event = field(default_factory=threading.Event)
     futures: list = field(default_factory=list)
     thread: threading.Thread | None = None
@@ -124,6 +129,7 @@ class Session:
         self.stop_event = threading.Event()
         self.history: deque[tuple[str, str]] = deque(maxlen=config.history_turns)
         self.follow_up_until = -1.0
+        self.mode = config.mode
         self.turn: Turn | None = None
         self.dropped_audio = 0
         self.state = DisplayState(mode=config.mode)
@@ -166,6 +172,20 @@ class Session:
             for th in threads:
                 th.join(timeout=2.0)
         return self.log.turns()
+
+    def submit(self, event) -> None:
+        """Control from outside the media (buttons, typed questions, mode keys); never blocks.
+
+        Push-to-talk travels with the audio (the hearing thread cuts the utterance at the
+        button's times); everything else goes straight to control.
+        """
+        if isinstance(event, TypedQuestion) and not event.detected_perf:
+            event = replace(event, detected_perf=time.perf_counter())
+        target = self.audio_q if isinstance(event, PushToTalk) else self.control_q
+        try:
+            target.put_nowait(event)
+        except queue.Full:
+            log.warning("control queue full: dropped %s", type(event).__name__)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -219,8 +239,14 @@ class Session:
         buffer_t = 0.0
         keep = self.config.endpoint.max_utterance + 2.0
         barge_sent = False
+        ptt_start: float | None = None  # push-to-talk held since
+        presses: list[PushToTalk] = []
         while True:
             item = self.audio_q.get()
+            if isinstance(item, PushToTalk):
+                presses.append(item)  # applied when the audio reaches its time: order follows the media
+                presses.sort(key=lambda p: p.t)
+                continue
             if isinstance(item, EndOfStream):
                 for ev in endpointer.flush(item.t):
                     self._hand_utterance(ev, buffer, buffer_t)
@@ -233,6 +259,16 @@ class Session:
             while asks and asks[0][0] <= item.t:
                 self.clock.advance(asks[0][0])
                 self._hand_question(TypedQuestion(*asks.pop(0)))
+            while presses and presses[0].t <= item.t:
+                press = presses.pop(0)
+                if press.pressed:
+                    ptt_start = press.t
+                    endpointer = Endpointer(self.config.endpoint)  # the button, not the VAD, bounds this question
+                    self._put(self.control_q, SpeechStarted(press.t, press.t))
+                elif ptt_start is not None:
+                    self._hand_utterance(SpeechEvent("end", press.t, start=ptt_start, end=press.t), buffer, buffer_t,
+                                         push_to_talk=True)
+                    ptt_start = None
             buffer = np.concatenate([buffer, item.samples])
             if len(buffer) > keep * SAMPLE_RATE:
                 cut = len(buffer) - int(keep * SAMPLE_RATE)
@@ -241,7 +277,7 @@ class Session:
                 t = origin + consumed / SAMPLE_RATE
                 consumed += WINDOW
                 self.clock.advance(t + WINDOW / SAMPLE_RATE)
-                for ev in endpointer.update(prob, t):
+                for ev in ([] if ptt_start is not None else endpointer.update(prob, t)):
                     if ev.kind == "start":
                         barge_sent = False
                     elif ev.kind == "end":
@@ -252,11 +288,11 @@ class Session:
             if self.on_progress:
                 self.on_progress(item.t)
 
-    def _hand_utterance(self, ev, buffer: np.ndarray, buffer_t: float) -> None:
+    def _hand_utterance(self, ev, buffer: np.ndarray, buffer_t: float, push_to_talk: bool = False) -> None:
         a = max(0, int((ev.start - 0.3 - buffer_t) * SAMPLE_RATE))
         b = max(a, int((ev.end + 0.2 - buffer_t) * SAMPLE_RATE))
         now = self.clock.now()
-        utt = Utterance(ev.start, ev.end, now, buffer[a:b].copy(), time.perf_counter())
+        utt = Utterance(ev.start, ev.end, now, buffer[a:b].copy(), time.perf_counter(), push_to_talk)
         self.lockstep.hand_over()
         self._put(self.asr_q, utt)
         self.lockstep.wait()
@@ -306,6 +342,19 @@ class Session:
                 self.log.write("ask", t=ev.t, text=ev.text)
                 self._start_turn(Turn(ev.text, ev.t, ev.t, (ev.t, ev.detected_perf)))
                 self.lockstep.done()
+            elif isinstance(ev, ModeSwitch):
+                self.set_mode(ev.mode, ev.t)
+
+    def set_mode(self, mode: str, t: float) -> None:
+        """Switch the standing mode ("next" cycles); a turn in flight keeps the mode it started with."""
+        if mode == "next":
+            mode = modes.MODES[(modes.MODES.index(self.mode) + 1) % len(modes.MODES)] if self.mode in modes.MODES else modes.MODES[0]
+        if mode not in modes.MODES:
+            self.log.write("error", stage="control", message=f"unknown mode {mode!r}", t=t)
+            return
+        self.mode = mode
+        self.log.write("mode", t=t, mode=mode)
+        self.show(t, mode=mode)
 
     def _busy(self, t: float) -> bool:
         return (self.turn is not None and self.turn.thread is not None and self.turn.thread.is_alive()) or \
@@ -325,7 +374,7 @@ class Session:
             return
         now = since((tr.detected_at, tr.detected_perf))
         d = decide(tr.text, tr.end, phrase=self.config.wake_phrase, follow_up_until=self.follow_up_until,
-                   busy=self._busy(tr.end))
+                   busy=self._busy(tr.end), push_to_talk=tr.push_to_talk)
         self.log.write("heard", **heard, action=d.action, reason=d.reason)
         if d.action == "ask":
             self._start_turn(Turn(d.question, tr.start, tr.end, (tr.detected_at, tr.detected_perf), tr.asr_s))
@@ -355,6 +404,7 @@ class Session:
             self.turn.thread.join()
 
     def _start_turn(self, turn: Turn) -> None:
+        turn.mode, turn.question, turn.mode_reason = modes.choose_mode(turn.question, self.mode)
         if self.turn is not None and self.turn.thread is not None and self.turn.thread.is_alive():
             self._interrupt(self.turn, turn.detected[0], "new question")  # the newer question overtakes
         self.turn = turn
@@ -375,7 +425,10 @@ class Session:
 
     def _answer_inner(self, turn: Turn) -> None:
         cfg = self.config
-        frame = pick_frame(self.ring.snapshot(), turn.start, turn.end)
+        frames = self.ring.snapshot()
+        frame = pick_frame(frames, turn.start, turn.end)
+        if frame is not None and turn.end - frame.t > cfg.stale_frame:
+            frame = None  # the camera stopped delivering: an old frame would answer about the past
         image = fit_for_model(frame.image, cfg.image_side) if frame is not None else None
         system = cfg.system_prompt + ("" if image is not None else NO_IMAGE_NOTE)
         request = VLMRequest(turn.question, image, tuple(self.history), system, cfg.max_new_tokens)
@@ -412,21 +465,22 @@ class Session:
                 turn.futures.append(future)
                 future.add_done_callback(lambda f, s=text, t0=time.perf_counter(): on_audio(f, s, t0))
 
-        t0 = time.perf_counter()
-        first_token = None
-        answer, pending = "", ""
-        for piece in self.vlm.stream(request, turn.cancel):
-            if first_token is None:
-                first_token = time.perf_counter() - t0
-            answer += piece
-            pending += piece
-            ready, pending = split_ready(pending, clause_words=cfg.first_chunk_words if not turn.futures else 0)
+        pending = [""]
+
+        def stream_to_speech(piece: str) -> None:
+            # Called by the mode with text to be spoken: each complete sentence goes to TTS now.
+            pending[0] += piece
+            ready, pending[0] = split_ready(pending[0], clause_words=cfg.first_chunk_words if not turn.futures else 0)
             for sentence in ready:
                 speak(sentence)
-            if turn.cancel.is_set():
-                break
-        vlm_total = time.perf_counter() - t0
-        speak(pending)
+
+        ctx = ModeContext(self.vlm, request, turn.cancel, stream_to_speech,
+                          show=lambda text: self.show(since(turn.detected), notes=(text[-120:],)),
+                          cue=speak, frames=frames, best=frame, start=turn.start, end=turn.end,
+                          image_side=cfg.image_side)
+        result = modes.answer(turn.mode, ctx)
+        first_token, vlm_total, answer = result.first_token, result.vlm_total, result.answer
+        speak(pending[0])
         with handled:  # every piece rendered (or skipped) and handed to the speaker
             handled.wait_for(lambda: count[0] >= len(turn.futures) or self.stop_event.is_set(), timeout=120)
         answer = answer.strip()
@@ -435,7 +489,8 @@ class Session:
             end = max((s["end"] for s in spoken), default=since(turn.detected))
             v2v = first["t"] - turn.end if first else None
             record = {
-                "question": turn.question, "answer": answer, "mode": cfg.mode, "heard_at": turn.end,
+                "question": turn.question, "answer": answer, "mode": turn.mode, "mode_reason": turn.mode_reason,
+                "heard_at": turn.end,
                 "speech_start": turn.start,
                 "frame_time": frame.t if frame is not None else None,
                 "frame_sharpness": frame.sharpness if frame is not None else None,
@@ -444,7 +499,7 @@ class Session:
                     "vad": turn.detected[0] - turn.end, "asr": turn.asr_s, "vlm_first_token": first_token,
                     "vlm_total": vlm_total, "tts_first_audio": first.get("tts"), "voice_to_voice": v2v,
                 },
-                "spoken": list(spoken), "cancelled": turn.cancel.is_set(),
+                "spoken": list(spoken), "cancelled": turn.cancel.is_set(), **result.extra,
             }
         self.log.write("turn", **record)
         if not turn.cancel.is_set():

@@ -120,11 +120,14 @@ def _random_model(factory, config, dtype: torch.dtype):
 
 
 def build_vlm(out_dir: Path, size: str = "tiny", seed: int = 0) -> Path:
-    """Write a SmolVLM-shaped (Idefics3) model, processor and tokenizer to out_dir."""
+    """Write a SmolVLM-shaped (Idefics3) model, processor and tokenizer to out_dir (created if
+    needed) and return it. Real sizes are saved in bfloat16, as the published checkpoints are."""
     from tokenizers import AddedToken
     from transformers import (AutoModelForImageTextToText, GenerationConfig, Idefics3Config,
                               Idefics3ImageProcessorPil, Idefics3Processor, PreTrainedTokenizerFast)
 
+    if size not in _VLM:
+        raise ValueError(f"unknown VLM size {size!r}; choose from {VLM_SIZES}")
     spec = _VLM[size]
     torch.manual_seed(seed)
     out_dir = Path(out_dir)
@@ -194,11 +197,14 @@ def _whisper_tokenizer():
 
 
 def build_whisper(out_dir: Path, size: str = "tiny-random", seed: int = 0) -> Path:
-    """Write a CTranslate2 (int8) Whisper model for faster-whisper to out_dir."""
+    """Write a CTranslate2 int8 Whisper model for faster-whisper to out_dir (created if needed)
+    and return it."""
     import ctranslate2
-    from transformers import (PreTrainedTokenizerFast, WhisperConfig, WhisperFeatureExtractor,
-                              WhisperForConditionalGeneration)
+    from transformers import (AutoModelForSpeechSeq2Seq, PreTrainedTokenizerFast, WhisperConfig,
+                              WhisperFeatureExtractor)
 
+    if size not in _WHISPER:
+        raise ValueError(f"unknown Whisper size {size!r}; choose from {WHISPER_SIZES}")
     spec = _WHISPER[size]
     torch.manual_seed(seed)
     out_dir = Path(out_dir)
@@ -211,7 +217,7 @@ def build_whisper(out_dir: Path, size: str = "tiny-random", seed: int = 0) -> Pa
         decoder_ffn_dim=ffn, max_source_positions=1500, max_target_positions=448,
         bos_token_id=eot, eos_token_id=eot, pad_token_id=eot, decoder_start_token_id=sot,
         suppress_tokens=[], begin_suppress_tokens=[tok.token_to_id("\u0120"), eot])
-    model = _random_model(WhisperForConditionalGeneration._from_config, config, torch.float32)
+    model = _random_model(AutoModelForSpeechSeq2Seq.from_config, config, torch.float32)
 
     with tempfile.TemporaryDirectory(prefix="whisper-hf-") as tmp:
         hf_dir, ct2_dir = Path(tmp) / "hf", Path(tmp) / "ct2"
@@ -247,6 +253,7 @@ def _ensure(final: Path, build) -> Path:
         return final
     # Build beside the target and rename: a crash leaves only a ".tmp-" folder, never a half model.
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would otherwise become the cached folder's mode
     try:
         build(tmp)
         if final.exists() and not is_random_weights(final):
@@ -264,6 +271,7 @@ def _ensure(final: Path, build) -> Path:
 def ensure_tiny_models(cache_dir: Path | None = None) -> tuple[Path, Path]:
     """(vlm_dir, whisper_dir) for the "tiny"/"tiny-random" sizes, built once under
     <cache_dir or $XDG_CACHE_HOME or ~/.cache>/glasses-assistant/tiny-random-v1/."""
+    # Bump the version part whenever the tiny recipe changes, so stale caches are not reused.
     root = Path(cache_dir or _default_cache()) / "glasses-assistant" / "tiny-random-v1"
     root.mkdir(parents=True, exist_ok=True)
     return (_ensure(root / "vlm", lambda d: build_vlm(d, "tiny")),

@@ -76,11 +76,12 @@ class Decision:
     reason: str = ""
 
 
-def decide(text: str, t: float, *, phrase: str, follow_up_until: float, busy: bool) -> Decision:
+def decide(text: str, t: float, *, phrase: str, follow_up_until: float, busy: bool, push_to_talk: bool = False) -> Decision:
     """What to do with one finished utterance heard at session time `t`.
 
     `follow_up_until`: end of the window in which no wake phrase is needed.
     `busy`: the assistant is generating or speaking (so "stop" has something to stop).
+    `push_to_talk`: the wearer held the button, so it is a question with or without the phrase.
     """
     if not normalise(text):
         return Decision("ignore", reason="empty")
@@ -90,6 +91,9 @@ def decide(text: str, t: float, *, phrase: str, follow_up_until: float, busy: bo
             return Decision("stop", reason="stop word")
         return Decision("ignore", reason="stop word with nothing to stop")
     wake = match_wake(text, phrase)
+    if push_to_talk:  # the button says it is a question: a wake phrase, if said, is dropped
+        question = wake.remainder if wake.matched else text.strip()
+        return Decision("ask", question, reason="push-to-talk") if normalise(question) else Decision("ignore", reason="empty")
     if wake.matched:
         if normalise(wake.remainder):
             return Decision("ask", wake.remainder, reason="wake phrase")

@@ -128,3 +128,44 @@ def test_display_timeline_lights_up_for_a_question_and_shows_the_answer():
     speaking = [s for _, s in timeline if s.status == "speaking"]
     assert speaking and speaking[-1].answer.startswith("It is a red square.")
     assert timeline[-1][1].status == "idle" and not timeline[-1][1].light and timeline[-1][1].latency > 0
+
+
+def test_push_to_talk_asks_without_the_wake_phrase():
+    from pipelines.messages import PushToTalk
+
+    source = ScriptedSource(tone_track(6.0, [(1.0, 2.0)]), grey)
+    log, speaker = SessionLog(None), MixSpeaker()
+    session = Session(SessionConfig(), source=source, vad=EnergyVAD(), asr=ScriptedASR([(1.5, "what is this?")]),
+                      vlm=FakeVLM("A square."), tts=FakeTTS(), speaker=speaker, clock=MediaClock(), log_=log)
+    session.submit(PushToTalk(0.9, True))
+    session.submit(PushToTalk(2.3, False))
+    session.run()
+    (turn,) = log.turns()
+    assert turn["question"] == "what is this?" and turn["heard_at"] == 2.3 and turn["speech_start"] == 0.9
+
+
+def test_mode_switch_is_logged_and_shown():
+    from pipelines.messages import ModeSwitch
+
+    source = ScriptedSource(tone_track(2.0, []), grey)
+    log = SessionLog(None)
+    session = Session(SessionConfig(), source=source, vad=EnergyVAD(), asr=ScriptedASR([]), vlm=FakeVLM(),
+                      tts=FakeTTS(), speaker=MixSpeaker(), clock=MediaClock(), log_=log)
+    session.submit(ModeSwitch(0.5, "no-such-mode"))
+    session.run()
+    assert [r for r in log.records if r["type"] == "error"][0]["message"] == "unknown mode 'no-such-mode'"
+
+
+def test_a_stale_frame_is_not_used():
+    frames_until = 1.0
+    source = ScriptedSource(tone_track(6.0, []), grey)
+    source.fps = 10.0
+    # a camera that dies at 1 s: frames only before then
+    original = source.events
+    source.events = lambda: (e for e in original() if not (hasattr(e, "image") and e.t > frames_until))
+    log, vlm = SessionLog(None), FakeVLM()
+    session = Session(SessionConfig(asks=((5.0, "what is this?"),)), source=source, vad=EnergyVAD(),
+                      asr=ScriptedASR([]), vlm=vlm, tts=FakeTTS(), speaker=MixSpeaker(), clock=MediaClock(), log_=log)
+    session.run()
+    (turn,) = log.turns()
+    assert turn["frame_time"] is None and vlm.requests[0].image is None

@@ -46,3 +46,10 @@ def test_decide_policy():
     assert decide("stop", 2.0, phrase="hey glasses", follow_up_until=-1, busy=True).action == "stop"
     assert decide("stop", 2.0, **kw).action == "ignore"
     assert decide("", 2.0, **kw).action == "ignore"
+
+
+def test_push_to_talk_needs_no_wake_phrase():
+    kw = dict(phrase="hey glasses", follow_up_until=-1.0, busy=False, push_to_talk=True)
+    assert decide("what is this?", 9.0, **kw) == decide("hey glasses what is this?", 9.0, **kw)
+    assert decide("what is this?", 9.0, **kw).action == "ask"
+    assert decide("", 9.0, **kw).action == "ignore"
