@@ -15,7 +15,8 @@ from typing import Callable
 
 from pipelines.messages import FrameSnapshot, VLMRequest
 
-MODES = ("instant",)
+MODES = ("instant",)  # the modes `m` / "next" cycles through
+MODE_CHOICES = ("instant", "thinking", "contemplating", "auto")  # what --mode accepts
 
 
 @dataclass
@@ -31,6 +32,8 @@ class ModeContext:
     start: float = 0.0  # the question's speech window, session seconds
     end: float = 0.0
     image_side: int = 512
+    agents: int = 4  # K drafts in contemplating
+    elapsed: Callable[[], float] = lambda: 0.0  # session seconds since the end of the question, now
 
 
 @dataclass

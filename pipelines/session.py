@@ -54,6 +54,7 @@ class SessionConfig:
     wake_phrase: str = "hey glasses"
     follow_up: float = 6.0  # seconds after an answer in which no wake phrase is needed
     mode: str = "instant"
+    agents: int = 4  # contemplating: drafts generated in one batch
     history_turns: int = 3
     max_new_tokens: int = 60
     system_prompt: str = SYSTEM_PROMPT
@@ -477,7 +478,8 @@ class Session:
         ctx = ModeContext(self.vlm, request, turn.cancel, stream_to_speech,
                           show=lambda text: self.show(since(turn.detected), notes=(text[-120:],)),
                           cue=speak, frames=frames, best=frame, start=turn.start, end=turn.end,
-                          image_side=cfg.image_side)
+                          image_side=cfg.image_side, agents=cfg.agents,
+                          elapsed=lambda: since(turn.detected) - turn.end)
         result = modes.answer(turn.mode, ctx)
         first_token, vlm_total, answer = result.first_token, result.vlm_total, result.answer
         speak(pending[0])
