@@ -7,8 +7,6 @@ cutting it short on barge-in) belongs to the speaker port.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import queue
 import tempfile
 import threading
@@ -17,6 +15,19 @@ from pathlib import Path
 
 from pipelines.audio import read_wav
 from pipelines.messages import SpeechAudio
+
+
+def _quiet_espeak_driver() -> None:
+    """The espeak driver prints "Audio saved to ..." for every file, from espeak's thread.
+
+    Shadowing `print` in that one module silences it without touching anyone else's output
+    (redirecting sys.stdout would be process-wide and racy).
+    """
+    try:
+        import pyttsx3.drivers.espeak as driver
+    except ImportError:  # another platform's driver: nothing to silence
+        return
+    driver.print = lambda *args, **kwargs: None
 
 
 class Pyttsx3TTS:
@@ -46,6 +57,11 @@ class Pyttsx3TTS:
             engine.setProperty("rate", self.rate_wpm)
             if self.voice:
                 engine.setProperty("voice", self.voice)
+            # The espeak driver synthesises in espeak's own thread: runAndWait() can return before
+            # the WAV is written. "finished-utterance" fires after the write, so wait for that.
+            finished = threading.Event()
+            engine.connect("finished-utterance", lambda name, completed: finished.set())
+            _quiet_espeak_driver()
         except BaseException as err:
             self._ready.set_exception(err)
             return
@@ -62,11 +78,10 @@ class Pyttsx3TTS:
                 path = Path(self._dir.name) / f"s{n}.wav"
                 n += 1
                 # One save_to_file per runAndWait: with two queued, only the last is written.
+                finished.clear()
                 engine.save_to_file(text, str(path))
-                # The espeak driver prints "Audio saved to ..." on stdout for every file; our own
-                # threads never print to stdout, so muting it for these ~10 ms loses nothing.
-                with contextlib.redirect_stdout(io.StringIO()):
-                    engine.runAndWait()
+                engine.runAndWait()
+                finished.wait(timeout=10.0 + len(text) / 10)
                 if not path.exists():
                     raise RuntimeError("espeak-ng wrote no audio for this text")
                 samples, rate = read_wav(path)

@@ -169,3 +169,20 @@ def test_a_stale_frame_is_not_used():
     session.run()
     (turn,) = log.turns()
     assert turn["frame_time"] is None and vlm.requests[0].image is None
+
+
+def test_realtime_pace_plays_the_media_at_1x_and_still_answers():
+    import time
+
+    from pipelines.clock import WallClock
+
+    source = ScriptedSource(tone_track(1.5, []), grey)
+    log = SessionLog(None)
+    session = Session(SessionConfig(asks=((0.5, "what is this?"),)), source=source, vad=EnergyVAD(),
+                      asr=ScriptedASR([]), vlm=FakeVLM(), tts=FakeTTS(), speaker=MixSpeaker(), clock=WallClock(),
+                      log_=log)
+    t0 = time.perf_counter()
+    session.run()
+    assert 1.4 <= time.perf_counter() - t0 < 3.0
+    (turn,) = log.turns()
+    assert turn["heard_at"] == 0.5 and turn["latency"]["voice_to_voice"] >= 0
