@@ -76,7 +76,8 @@ def default_scene(size: tuple[int, int], fps: float) -> Callable[[np.ndarray, fl
         cv2.circle(frame, (ball_x, h - h // 8), max(4, h // 16), (255, 0, 0), -1)
         scale = h / 720
         text = f"frame {round(t * fps)}  t={t:.2f}s"
-        cv2.putText(frame, text, (10, int(50 * scale) + 10), cv2.FONT_HERSHEY_SIMPLEX, 1.5 * scale, (255, 255, 255), 2)
+        # Left of the square, mid-height: clear of the display overlay's top and bottom boxes.
+        cv2.putText(frame, text, (10, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.2 * scale, (255, 255, 255), 2)
 
     return draw
 
@@ -128,6 +129,7 @@ def make_clip(
     format follows the extension (.m4a .wav .flac .mp3 .ogg .opus .mka, or the container's).
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if container_codecs not in CONTAINERS:
         raise ValueError(f"container_codecs must be one of {sorted(CONTAINERS)}, not {container_codecs!r}")
     if rotate % 90 or not (audio or video):
