@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             from glasses.sample import make_sample_clip
 
-            print(make_sample_clip(args.path))
+            try:
+                print(make_sample_clip(args.path))
+            except OSError as err:
+                raise UsageError(f"cannot write {args.path}: {err.strerror or err}") from err
             return 0
         return replay_command(args)
     except UsageError as err:
