@@ -208,6 +208,11 @@ def print_summary(result: ReplayResult) -> None:
     random = any(r.get("models", {}).get("random_weights") for r in result.records if r["type"] == "session")
     if random:
         print(f"note: {RANDOM_BANNER}")
+    duration = next((r.get("duration", 0.0) for r in result.records if r["type"] == "session"), 0.0)
+    took = result.timings.get("session", 0.0)
+    if took > 0:
+        print(f"replayed {duration:.1f} s of media in {took:.1f} s ({duration / took:.1f}x real time); "
+              f"models loaded in {result.timings.get('load', 0.0):.1f} s, video written in {result.timings.get('render', 0.0):.1f} s")
     print(f"log:   {result.out / 'session.jsonl'}")
     if result.video:
         print(f"video: {result.video}")
