@@ -212,6 +212,15 @@ class Session:
                 continue
         return False
 
+    def _get(self, q: queue.Queue):
+        """Blocking get that wakes when the session stops: stop() must not leave a thread waiting."""
+        while True:
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop_event.is_set():
+                    return EndOfStream(self.clock.now())
+
     def _source_loop(self) -> None:
         t_end = 0.0
         for ev in self.source.events():
@@ -243,7 +252,7 @@ class Session:
         ptt_start: float | None = None  # push-to-talk held since
         presses: list[PushToTalk] = []
         while True:
-            item = self.audio_q.get()
+            item = self._get(self.audio_q)
             if isinstance(item, PushToTalk):
                 presses.append(item)  # applied when the audio reaches its time: order follows the media
                 presses.sort(key=lambda p: p.t)
@@ -283,7 +292,8 @@ class Session:
                         barge_sent = False
                     elif ev.kind == "end":
                         self._hand_utterance(ev, buffer, buffer_t)
-                if endpointer.in_speech and not barge_sent and t + WINDOW / SAMPLE_RATE - endpointer._start >= self.config.barge_in_after:
+                # voiced time, not time since onset: a 0.3 s "mm-hmm" stays "in speech" through its trailing silence
+                if endpointer.in_speech and not barge_sent and endpointer._last_voiced - endpointer._start >= self.config.barge_in_after:
                     barge_sent = True
                     self._put(self.control_q, SpeechStarted(endpointer._start, self.clock.now()))
             if self.on_progress:
@@ -305,7 +315,7 @@ class Session:
 
     def _asr_loop(self) -> None:
         while True:
-            item = self.asr_q.get()
+            item = self._get(self.asr_q)
             if isinstance(item, EndOfStream):
                 self._put(self.control_q, item)
                 return
@@ -364,6 +374,7 @@ class Session:
     def _on_speech_started(self, ev: SpeechStarted) -> None:
         if self.config.barge_in and self._busy(ev.detected_at):
             self.log.write("barge_in", t=ev.detected_at, speech_start=ev.t)
+            self.follow_up_until = max(self.follow_up_until, ev.detected_at + self.config.follow_up)  # hear the new question
             self._interrupt(self.turn, ev.detected_at, "barge-in")
         self.show(ev.t, status="listening")
 
@@ -376,6 +387,8 @@ class Session:
         now = since((tr.detected_at, tr.detected_perf))
         d = decide(tr.text, tr.end, phrase=self.config.wake_phrase, follow_up_until=self.follow_up_until,
                    busy=self._busy(tr.end), push_to_talk=tr.push_to_talk)
+        if d.action == "ask" and not tr.push_to_talk and tr.end - tr.start < self.config.barge_in_after and self._busy(tr.end):
+            d = replace(d, action="ignore", question="", reason="backchannel while answering")  # "mm-hmm", "ok"
         self.log.write("heard", **heard, action=d.action, reason=d.reason)
         if d.action == "ask":
             self._start_turn(Turn(d.question, tr.start, tr.end, (tr.detected_at, tr.detected_perf), tr.asr_s))
