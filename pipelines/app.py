@@ -213,11 +213,15 @@ def _progress_bar(duration: float):
     return tqdm(total=round(duration, 2), unit="s", desc="replay", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s media [{elapsed}<{remaining}]")
 
 
-def print_summary(result: ReplayResult) -> None:
+def _print_turns(result) -> None:
+    """The turn table, and the random-weights note wherever it applies (replay and live)."""
     print(summary_table(result.turns))
-    random = any(r.get("models", {}).get("random_weights") for r in result.records if r["type"] == "session")
-    if random:
+    if any(r.get("models", {}).get("random_weights") for r in result.records if r["type"] == "session"):
         print(f"note: {RANDOM_BANNER}")
+
+
+def print_summary(result: ReplayResult) -> None:
+    _print_turns(result)
     duration = next((r.get("duration", 0.0) for r in result.records if r["type"] == "session"), 0.0)
     took = result.timings.get("session", 0.0)
     if took > 0:
@@ -510,7 +514,7 @@ class _LiveRun:
 
 
 def print_live_summary(result: LiveResult) -> None:
-    print(summary_table(result.turns))
+    _print_turns(result)
     photos = [r for r in result.records if r["type"] == "photo"]
     if photos:
         print(f"photos: {len(photos)} in {result.out / 'photos'}")
