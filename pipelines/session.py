@@ -419,6 +419,10 @@ class Session:
 
     def _start_turn(self, turn: Turn) -> None:
         turn.mode, turn.question, turn.mode_reason = modes.choose_mode(turn.question, self.mode)
+        if not turn.question.strip():  # a switch said alone ("think harder."): switch the standing mode
+            self.set_mode(turn.mode, turn.end)
+            self.follow_up_until = turn.end + self.config.follow_up  # the question may follow without the wake phrase
+            return
         if self.turn is not None and self.turn.thread is not None and self.turn.thread.is_alive():
             self._interrupt(self.turn, turn.detected[0], "new question")  # the newer question overtakes
         self.turn = turn

@@ -4,13 +4,19 @@
 `AutoModelForImageTextToText` (the default, SmolVLM-256M-Instruct, is Idefics3 and needs
 no torchvision). Tokens stream through `TextIteratorStreamer` so speech can start on the
 first sentence, and a cancel event stops generation between tokens (barge-in, "stop").
+
+`generate_batch` answers several prompts with one `generate` call (Contemplating's drafts):
+left padding with an attention mask, one image per prompt, and each distinct image encoded
+once. That is what makes K drafts affordable on one machine: a decoding step reads all the
+weights once for every row, and views that share a frame share its vision encoding.
 """
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -30,6 +36,11 @@ class VisionLanguageModel(Protocol):
         """Yield pieces of answer text as they are generated; stop early when `cancel` is set."""
         ...
 
+    def generate_batch(self, requests: list[VLMRequest], cancel: threading.Event,
+                       max_new_tokens: int | None = None, min_new_tokens: int | None = None) -> list[str]:
+        """One text per request, generated together; partial texts when `cancel` is set."""
+        ...
+
 
 @dataclass(frozen=True)
 class VLMConfig:
@@ -38,6 +49,7 @@ class VLMConfig:
     dtype: str = "float32"  # "bfloat16" halves prefill on CPUs with AMX
     image_splitting: bool = False  # splitting multiplies vision cost by up to ~13: off for latency
     threads: int = 0  # 0: torch's default
+    fixed_length: bool = False  # benchmarks: ignore end-of-answer, every generation runs to its cap
 
 
 def build_messages(request: VLMRequest) -> list[dict]:
@@ -73,6 +85,7 @@ class HFVLM:
             if self.config.threads:
                 torch.set_num_threads(self.config.threads)
             self.processor = AutoProcessor.from_pretrained(self.config.model)
+            self.processor.tokenizer.padding_side = "left"  # batches: see batch_inputs
             self.model = AutoModelForImageTextToText.from_pretrained(
                 self.config.model, dtype=getattr(torch, self.config.dtype)
             ).to(self.config.device)
@@ -81,22 +94,40 @@ class HFVLM:
             raise unavailable("vision-language", self.config.model, err) from err
 
     def inputs(self, request: VLMRequest):
+        return self.batch_inputs([request])
+
+    def batch_inputs(self, requests: list[VLMRequest]):
+        """Processor tensors for one or more prompts, left-padded, with an attention mask.
+
+        Left padding puts every row's last prompt token at the end, where generation goes on;
+        generate() derives each row's positions from the mask, so a prompt gets the same greedy
+        answer alone or in a batch. A prompt without an image gets an empty image list (the
+        processor pads it with a blank image that the model skips).
+        """
         from PIL import Image
 
-        prompt = self.processor.apply_chat_template(build_messages(request), add_generation_prompt=True)
-        kwargs = {"text": [prompt], "return_tensors": "pt"}
-        if request.image is not None:
-            kwargs["images"] = [[Image.fromarray(np.ascontiguousarray(request.image))]]
+        prompts = [self.processor.apply_chat_template(build_messages(r), add_generation_prompt=True) for r in requests]
+        kwargs = {"text": prompts, "return_tensors": "pt", "padding": True}
+        if any(r.image is not None for r in requests):
+            kwargs["images"] = [[Image.fromarray(np.ascontiguousarray(r.image))] if r.image is not None else []
+                                for r in requests]
             kwargs["do_image_splitting"] = self.config.image_splitting
         return self.processor(**kwargs).to(self.config.device)
 
+    def _generate_kwargs(self, cancel: threading.Event, max_new_tokens: int, min_new_tokens: int | None) -> dict:
+        from transformers import StoppingCriteriaList
+
+        if self.config.fixed_length:
+            min_new_tokens = max_new_tokens
+        kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False,
+                      stopping_criteria=StoppingCriteriaList([_cancelled(cancel)]))
+        if min_new_tokens:
+            kwargs["min_new_tokens"] = min(min_new_tokens, max_new_tokens)
+        return kwargs
+
     def stream(self, request: VLMRequest, cancel: threading.Event) -> Iterator[str]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
-
-        class _Cancelled(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+        from transformers import TextIteratorStreamer
 
         inputs = self.inputs(request)
         streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -105,10 +136,8 @@ class HFVLM:
         def generate() -> None:
             try:
                 with torch.inference_mode():
-                    self.model.generate(
-                        **inputs, streamer=streamer, max_new_tokens=request.max_new_tokens, do_sample=False,
-                        stopping_criteria=StoppingCriteriaList([_Cancelled()]),
-                    )
+                    self.model.generate(**inputs, streamer=streamer,
+                                        **self._generate_kwargs(cancel, request.max_new_tokens, None))
             except BaseException as err:  # re-raised in the caller's thread below
                 failure.append(err)
                 streamer.end()  # otherwise the consumer would wait forever
@@ -122,21 +151,116 @@ class HFVLM:
         if failure:
             raise failure[0]
 
+    def generate_batch(self, requests: list[VLMRequest], cancel: threading.Event,
+                       max_new_tokens: int | None = None, min_new_tokens: int | None = None) -> list[str]:
+        """Greedy answers to all `requests` from one `generate` call of batch size len(requests).
+
+        The cap is `max_new_tokens`, else the largest of the requests' own caps, each row then
+        cut to its own. Setting `cancel` stops the whole batch at the next step; the partial
+        texts are returned.
+        """
+        import torch
+
+        if not requests:
+            return []
+        cap = max_new_tokens or max(r.max_new_tokens for r in requests)
+        inputs = self.batch_inputs(requests)
+        with torch.inference_mode(), self._vision_once_per_image(requests):
+            out = self.model.generate(**inputs, **self._generate_kwargs(cancel, cap, min_new_tokens))
+        new = out[:, inputs["input_ids"].shape[1]:]  # (B, T_new): rows that ended early are padded
+        limits = [cap if max_new_tokens else r.max_new_tokens for r in requests]
+        return [self.processor.decode(row[:n], skip_special_tokens=True).strip() for row, n in zip(new, limits)]
+
+    @contextmanager
+    def _vision_once_per_image(self, requests: list[VLMRequest]):
+        """Encode each distinct image once for the whole batch (views that share the best frame).
+
+        On a CPU the vision tower is most of a prompt's prefill and, unlike decoding, gets no
+        cheaper in a batch; identical images need it only once. Wraps the Idefics3 (SmolVLM)
+        model's `get_image_features` for this call; anything else runs unchanged: another
+        architecture, image splitting (several tiles per image), a prompt without an image, or
+        no repeated image.
+        """
+        import torch
+
+        inner = getattr(self.model, "model", None)
+        keys = [(r.image.shape, r.image.tobytes()) if r.image is not None else None for r in requests]
+        firsts = {k: keys.index(k) for k in keys}
+        if (None in keys or len(firsts) == len(keys) or self.config.image_splitting
+                or getattr(self.model.config, "model_type", "") not in ("idefics3", "smolvlm")):
+            yield
+            return
+        order = list(firsts.values())  # rows whose image is encoded
+        inverse = [order.index(firsts[k]) for k in keys]  # the encoded image each row uses
+        real = inner.get_image_features
+
+        def encode_once(pixel_values, pixel_attention_mask=None, *args, **kwargs):
+            # pixel_values (B, 1, 3, H, W): one image per prompt, encoded for the distinct rows only
+            mask = None if pixel_attention_mask is None else pixel_attention_mask[order]
+            out = real(pixel_values[order], mask, *args, **kwargs)
+            features = out.pooler_output  # per encoded prompt: (image tokens, hidden), a list or a tensor
+            out.pooler_output = [features[i] for i in inverse]  # one per prompt again
+            if not isinstance(features, list):
+                out.pooler_output = torch.stack(out.pooler_output)
+            return out
+
+        inner.get_image_features = encode_once
+        try:
+            yield
+        finally:
+            del inner.get_image_features  # back to the class's method
+
+
+def _cancelled(cancel: threading.Event):
+    """A stopping criterion that ends every row at once when `cancel` is set (barge-in, "stop")."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return Cancelled()
+
 
 class FakeVLM:
-    """Scripted answers for tests and benchmarks: yields words with an optional delay."""
+    """Scripted answers for tests and benchmarks: yields words with an optional delay.
 
-    def __init__(self, answer: str = "It is a red square.", delay: float = 0.0, first_delay: float = 0.0):
+    `reply(request) -> str`, when given, answers each request (a draft per view, a reasoning
+    stream then a final answer); otherwise every request gets `answer`. `requests` records
+    what stream() was asked, `batches` what generate_batch() was asked.
+    """
+
+    def __init__(self, answer: str = "It is a red square.", delay: float = 0.0, first_delay: float = 0.0,
+                 reply: Callable[[VLMRequest], str] | None = None):
         self.answer = answer
         self.delay = delay
         self.first_delay = first_delay
+        self.reply = reply
         self.requests: list[VLMRequest] = []
+        self.batches: list[list[VLMRequest]] = []
+
+    def _text(self, request: VLMRequest) -> str:
+        return self.reply(request) if self.reply else self.answer
 
     def stream(self, request: VLMRequest, cancel: threading.Event) -> Iterator[str]:
         self.requests.append(request)
         time.sleep(self.first_delay)
-        for word in self.answer.split(" "):
+        for word in self._text(request).split(" "):
             if cancel.is_set():
                 return
             time.sleep(self.delay)
             yield word + " "
+
+    def generate_batch(self, requests: list[VLMRequest], cancel: threading.Event,
+                       max_new_tokens: int | None = None, min_new_tokens: int | None = None) -> list[str]:
+        """Every row advances one word per step, as in a batched generate; cancel stops them all."""
+        self.batches.append(list(requests))
+        words = [self._text(r).split(" ") for r in requests]
+        longest = max(map(len, words), default=0)
+        time.sleep(self.first_delay)
+        done = 0
+        while done < longest and not cancel.is_set():
+            time.sleep(self.delay)
+            done += 1
+        return [" ".join(w[:done]) for w in words]

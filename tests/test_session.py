@@ -186,3 +186,12 @@ def test_realtime_pace_plays_the_media_at_1x_and_still_answers():
     assert 1.4 <= time.perf_counter() - t0 < 3.0
     (turn,) = log.turns()
     assert turn["heard_at"] == 0.5 and turn["latency"]["voice_to_voice"] >= 0
+
+
+def test_a_mode_switch_said_alone_changes_the_standing_mode_and_the_question_follows():
+    script = [(1.0, "Hey glasses, think harder."), (3.0, "how many squares are there?")]
+    session, log, _, vlm = run_session(12.0, [(0.5, 1.5), (2.5, 3.5)], script)
+    assert [r["mode"] for r in log.records if r["type"] == "mode"] == ["contemplating"]
+    (turn,) = log.turns()
+    assert turn["question"] == "how many squares are there?" and turn["mode"] == "contemplating"
+    assert session.mode == "contemplating"
