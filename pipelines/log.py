@@ -50,14 +50,15 @@ def summary_table(turns: list[dict]) -> str:
     """One row per turn, plain text, for the end of a run."""
     if not turns:
         return "no turns: nothing was asked (say the wake phrase, or use --ask SECONDS:QUESTION)"
-    head = f"{'#':>2}  {'heard':>6}  {'frame':>6}  {'v2v s':>6}  {'asr':>5}  {'vlm 1st':>7}  {'tts':>5}  question -> answer"
+    head = (f"{'#':>2}  {'heard':>6}  {'mode':<13}  {'frame':>6}  {'v2v s':>6}  {'asr':>5}  {'vlm 1st':>7}  {'tts':>5}  "
+            "question -> answer")
     rows = [head, "-" * len(head)]
     for i, t in enumerate(turns, 1):
         lat = {k: (v if v is not None else float("nan")) for k, v in t.get("latency", {}).items()}
         frame = f"{t['frame_time']:6.2f}" if t.get("frame_time") is not None else "     -"
         qa = f"{t['question'][:40]} -> {t['answer'][:60]}".replace("\n", " ")
         rows.append(
-            f"{i:>2}  {t['heard_at']:6.2f}  {frame}  {lat.get('voice_to_voice', 0):6.2f}  {lat.get('asr', 0):5.2f}  "
+            f"{i:>2}  {t['heard_at']:6.2f}  {t.get('mode', ''):<13}  {frame}  {lat.get('voice_to_voice', 0):6.2f}  {lat.get('asr', 0):5.2f}  "
             f"{lat.get('vlm_first_token', 0):7.2f}  {lat.get('tts_first_audio', 0):5.2f}  {qa}"
         )
     return "\n".join(rows)
