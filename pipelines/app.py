@@ -34,16 +34,16 @@ class UsageError(Exception):
     """Bad input: one line for the user, exit code 2."""
 
 
-@dataclass(frozen=True)
-class ReplayOptions:
-    clip: Path
+@dataclass(frozen=True, kw_only=True)
+class AssistantOptions:
+    """What replay and live share: models, turn-taking, mode and output folder."""
+
     out: Path | None = None
-    pace: str = "fast"
     models: str = "default"
     vlm: str | None = None
     asr: str | None = None
     wake: str = "hey glasses"
-    asks: tuple[tuple[float, str], ...] = ()
+    asks: tuple[tuple[float, str], ...] = ()  # typed questions at media seconds (live: seconds after start)
     mode: str = "instant"
     agents: int = 4
     language: str | None = "en"
@@ -51,9 +51,15 @@ class ReplayOptions:
     silence: float = 0.6
     follow_up: float = 6.0
     max_new_tokens: int = 60
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReplayOptions(AssistantOptions):
+    clip: Path
+    pace: str = "fast"
     render: bool = True
     progress: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -234,29 +240,15 @@ def print_summary(result: ReplayResult) -> None:
 
 # --- live: the laptop plays the glasses ----------------------------------------------------------
 @dataclass(frozen=True)
-class LiveOptions:
+class LiveOptions(AssistantOptions):
     camera: str = "0"  # device index, stream URL, video file, or "none"
     mic: str | None = None  # None: the default input; an index, a name, an audio file, or "none" (typed questions)
     speaker: str | None = None  # None: the default output; an index, a name, or "none" (answers as text)
     window: bool = True
-    out: Path | None = None
-    models: str = "default"
-    vlm: str | None = None
-    asr: str | None = None
-    wake: str = "hey glasses"
-    asks: tuple[tuple[float, str], ...] = ()  # typed questions at seconds after the start (demos, tests)
-    mode: str = "instant"
-    agents: int = 4
-    language: str | None = "en"
-    translate: bool = False
-    silence: float = 0.6
-    follow_up: float = 6.0
-    max_new_tokens: int = 60
     ptt: str = "toggle"  # push-to-talk key: toggle | hold
     self_hearing: str = "gate"  # gate | mute | off (see glasses/microphone.py)
     echo_ratio: float = 1.0  # gate: how loud the speaker's echo may be, relative to what is played
     echo: bool = True  # print what was heard and answered in the terminal
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass

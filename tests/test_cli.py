@@ -5,19 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_helpers import one_line_error
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def demo(*args, cwd=None, timeout=120):
     return subprocess.run([sys.executable, str(ROOT / "demo.py"), *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
-
-
-def one_line_error(proc):
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_helpers import one_line_error
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}  # no $DISPLAY
 
@@ -13,13 +15,6 @@ ENV = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}  # no $DISPLAY
 def demo(*args, input=None, timeout=120):
     return subprocess.run([sys.executable, str(ROOT / "demo.py"), "live", *map(str, args)], capture_output=True,
                           text=True, input=input, timeout=timeout, env=ENV)
-
-
-def one_line_error(proc):
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
