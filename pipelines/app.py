@@ -140,6 +140,22 @@ def stages(opts, asr=None, vlm=None) -> tuple[object, object, dict]:
                       "random_weights": False, "fake": True}
 
 
+def open_session(out: Path, opts: AssistantOptions, models: dict, warnings: list[str], tts, name: str, **fields):
+    """Logging, the TTS worker (unless injected) and session.jsonl's first record, for either command."""
+    log_to_file(out)
+    for w in warnings:
+        logging.getLogger(name).warning(w)
+    own_tts = tts is None
+    if own_tts:
+        tts = Pyttsx3TTS()
+        tts.setup()
+    session_log = SessionLog(out / "session.jsonl")
+    session_log.write("session", **fields, models=models, mode=opts.mode, wake_phrase=opts.wake, warnings=warnings,
+                      started=dt.datetime.now().isoformat(timespec="seconds"),
+                      note=RANDOM_BANNER if models.get("random_weights") else "")
+    return session_log, tts, own_tts
+
+
 def session_config(opts, models: dict, **more) -> SessionConfig:
     """The SessionConfig both commands build from their shared options."""
     fields = dict(wake_phrase=opts.wake, follow_up=opts.follow_up, mode=opts.mode, agents=opts.agents,
@@ -163,20 +179,9 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
             raise UsageError(f"--ask at {t:g} s is past the end of the clip ({duration:.1f} s)")
     asr, vlm, models = stages(opts, asr, vlm)
     out = prepare_out(opts.out or default_out(opts.clip))  # after loading: a failed start leaves nothing behind
-    log_to_file(out)
     warnings = list(source.warnings)
-    for w in warnings:
-        logging.getLogger("replay").warning(w)
-    own_tts = tts is None
-    if own_tts:
-        tts = Pyttsx3TTS()
-        tts.setup()
-
-    session_log = SessionLog(out / "session.jsonl")
-    session_log.write("session", clip=str(opts.clip), pace=opts.pace, models=models, mode=opts.mode,
-                      wake_phrase=opts.wake, duration=duration, warnings=warnings,
-                      started=dt.datetime.now().isoformat(timespec="seconds"),
-                      note=RANDOM_BANNER if models.get("random_weights") else "")
+    session_log, tts, own_tts = open_session(out, opts, models, warnings, tts, "replay", clip=str(opts.clip),
+                                             pace=opts.pace, duration=duration)
     config = session_config(opts, models, asks=tuple(opts.asks))
     speaker = MixSpeaker()
     clock = WallClock() if opts.pace == "realtime" else MediaClock()
@@ -333,20 +338,10 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
         source.close()
         raise
     source.gate = SelfHearingGate(opts.self_hearing, speaker.played, ratio=opts.echo_ratio)
-    log_to_file(out)
-    for w in warnings:
-        logging.getLogger("live").warning(w)
-    own_tts = tts is None
-    if own_tts:
-        tts = Pyttsx3TTS()
-        tts.setup()
-    session_log = SessionLog(out / "session.jsonl")
-    session_log.write("session", clip=None, pace="live", models=models, mode=opts.mode, wake_phrase=opts.wake,
-                      duration=None, warnings=warnings, started=dt.datetime.now().isoformat(timespec="seconds"),
-                      note=RANDOM_BANNER if models.get("random_weights") else "",
-                      camera=getattr(camera, "name", None), mic=getattr(mic, "name", None),
-                      speaker=speaker.name if hasattr(speaker, "name") else type(speaker).__name__,
-                      self_hearing=opts.self_hearing)
+    session_log, tts, own_tts = open_session(
+        out, opts, models, warnings, tts, "live", clip=None, pace="live", duration=None,
+        camera=getattr(camera, "name", None), mic=getattr(mic, "name", None),
+        speaker=speaker.name if hasattr(speaker, "name") else type(speaker).__name__, self_hearing=opts.self_hearing)
     display = LiveDisplay(speaker, clock.now, echo=(lambda line: print(line, flush=True)) if opts.echo else None)
     session = Session(session_config(opts, models), source=source, vad=vad or SileroVAD(), asr=asr, vlm=vlm,
                       tts=tts, speaker=speaker, clock=clock, log_=session_log, display=display)
