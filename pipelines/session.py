@@ -130,6 +130,7 @@ class Session:
         self.stop_event = threading.Event()
         self.history: deque[tuple[str, str]] = deque(maxlen=config.history_turns)
         self.follow_up_until = -1.0
+        self.follow_up_from = -1.0  # only speech that starts after this opened the window counts as a follow-up
         self.mode = config.mode
         self.turn: Turn | None = None
         self.dropped_audio = 0
@@ -385,7 +386,9 @@ class Session:
             self.show(tr.detected_at, status="idle")
             return
         now = since((tr.detected_at, tr.detected_perf))
-        d = decide(tr.text, tr.end, phrase=self.config.wake_phrase, follow_up_until=self.follow_up_until,
+        # Speech already under way when the window opened (say, before a typed question) is no follow-up.
+        window = self.follow_up_until if tr.start >= self.follow_up_from else -1.0
+        d = decide(tr.text, tr.end, phrase=self.config.wake_phrase, follow_up_until=window,
                    busy=self._busy(tr.end), push_to_talk=tr.push_to_talk)
         if d.action == "ask" and not tr.push_to_talk and tr.end - tr.start < self.config.barge_in_after and self._busy(tr.end):
             d = replace(d, action="ignore", question="", reason="backchannel while answering")  # "mm-hmm", "ok"
@@ -393,7 +396,7 @@ class Session:
         if d.action == "ask":
             self._start_turn(Turn(d.question, tr.start, tr.end, (tr.detected_at, tr.detected_perf), tr.asr_s))
         elif d.action == "wake":
-            self.follow_up_until = tr.end + self.config.follow_up
+            self.follow_up_until, self.follow_up_from = tr.end + self.config.follow_up, tr.end
             self.show(tr.start, light=True)
             self.show(tr.end, status="listening", caption=tr.text, answer="")
         elif d.action == "stop":
@@ -422,6 +425,7 @@ class Session:
         if not turn.question.strip():  # a switch said alone ("think harder."): switch the standing mode
             self.set_mode(turn.mode, turn.end)
             self.follow_up_until = turn.end + self.config.follow_up  # the question may follow without the wake phrase
+            self.follow_up_from = turn.end
             return
         if self.turn is not None and self.turn.thread is not None and self.turn.thread.is_alive():
             self._interrupt(self.turn, turn.detected[0], "new question")  # the newer question overtakes
@@ -522,5 +526,5 @@ class Session:
             }
         self.log.write("turn", **record)
         if not turn.cancel.is_set():
-            self.follow_up_until = end + cfg.follow_up
+            self.follow_up_until, self.follow_up_from = end + cfg.follow_up, turn.end
         self.show(end, status="idle", light=False, latency=v2v)

@@ -195,3 +195,11 @@ def test_a_mode_switch_said_alone_changes_the_standing_mode_and_the_question_fol
     (turn,) = log.turns()
     assert turn["question"] == "how many squares are there?" and turn["mode"] == "contemplating"
     assert session.mode == "contemplating"
+
+
+def test_speech_already_under_way_before_a_typed_question_is_no_follow_up():
+    # someone talks from 1.0 to 3.9 s; a question is typed at 3.0 s; the talk ends after it
+    _, log, _, _ = run_session(12.0, [(1.0, 3.9)], [(2.0, "so anyway I told him")], asks=[(3.0, "what is this?")])
+    assert [t["question"] for t in log.turns()] == ["what is this?"]
+    (heard,) = [r for r in log.records if r["type"] == "heard"]
+    assert heard["action"] == "ignore"
