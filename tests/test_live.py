@@ -195,7 +195,7 @@ class Closed:
         return False
 
     def release(self):
-        pass
+        """A camera that never opened has nothing to release."""
 
 
 def test_a_missing_camera_lists_the_ones_that_work(tmp_path):
