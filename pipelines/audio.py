@@ -37,3 +37,32 @@ def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     n = int(round(len(samples) * target / rate))
     x = np.linspace(0.0, len(samples) - 1, n)
     return np.interp(x, np.arange(len(samples)), samples).astype(np.float32)
+
+
+class AudioHistory:
+    """The last `keep` seconds of 16 kHz audio, kept as chunks: appending never copies.
+
+    The hearing loop appends every 32 ms but cuts an utterance out only when a turn ends,
+    so the samples are joined only then.
+    """
+
+    def __init__(self, keep: float, rate: int = 16_000):
+        from collections import deque
+
+        self.keep, self.rate = keep, rate
+        self._chunks: deque[tuple[float, np.ndarray]] = deque()
+
+    def append(self, t: float, samples: np.ndarray) -> None:
+        self._chunks.append((t, samples))
+        while self._chunks and self._chunks[0][0] + len(self._chunks[0][1]) / self.rate < t - self.keep:
+            self._chunks.popleft()
+
+    def between(self, start: float, end: float) -> np.ndarray:
+        """Samples from session time `start` to `end` (as much of it as is still kept)."""
+        parts = []
+        for t, samples in self._chunks:
+            a = max(0, int(round((start - t) * self.rate)))
+            b = min(len(samples), int(round((end - t) * self.rate)))
+            if b > a:
+                parts.append(samples[a:b])
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)

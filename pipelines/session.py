@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from pipelines.audio import AudioHistory
 from pipelines.clock import since
 from pipelines import modes
 from pipelines.messages import (
@@ -246,9 +247,7 @@ class Session:
         asks = sorted(self.config.asks)
         origin: float | None = None
         consumed = 0  # samples turned into VAD windows
-        buffer = np.zeros(0, np.float32)  # recent audio, for cutting utterances out
-        buffer_t = 0.0
-        keep = self.config.endpoint.max_utterance + 2.0
+        history = AudioHistory(self.config.endpoint.max_utterance + 2.0)  # recent audio, to cut utterances from
         barge_sent = False
         ptt_start: float | None = None  # push-to-talk held since
         presses: list[PushToTalk] = []
@@ -260,13 +259,13 @@ class Session:
                 continue
             if isinstance(item, EndOfStream):
                 for ev in endpointer.flush(item.t):
-                    self._hand_utterance(ev, buffer, buffer_t)
+                    self._hand_utterance(ev, history)
                 for t, text in asks:
                     self._hand_question(TypedQuestion(t, text))
                 self._put(self.asr_q, item)
                 return
             if origin is None:
-                origin, buffer_t = item.t, item.t
+                origin = item.t
             while asks and asks[0][0] <= item.t:
                 self.clock.advance(asks[0][0])
                 self._hand_question(TypedQuestion(*asks.pop(0)))
@@ -277,13 +276,10 @@ class Session:
                     endpointer = Endpointer(self.config.endpoint)  # the button, not the VAD, bounds this question
                     self._put(self.control_q, SpeechStarted(press.t, press.t))
                 elif ptt_start is not None:
-                    self._hand_utterance(SpeechEvent("end", press.t, start=ptt_start, end=press.t), buffer, buffer_t,
+                    self._hand_utterance(SpeechEvent("end", press.t, start=ptt_start, end=press.t), history,
                                          push_to_talk=True)
                     ptt_start = None
-            buffer = np.concatenate([buffer, item.samples])
-            if len(buffer) > keep * SAMPLE_RATE:
-                cut = len(buffer) - int(keep * SAMPLE_RATE)
-                buffer, buffer_t = buffer[cut:], buffer_t + cut / SAMPLE_RATE
+            history.append(item.t, item.samples)
             for prob in self.vad(item.samples):
                 t = origin + consumed / SAMPLE_RATE
                 consumed += WINDOW
@@ -292,7 +288,7 @@ class Session:
                     if ev.kind == "start":
                         barge_sent = False
                     elif ev.kind == "end":
-                        self._hand_utterance(ev, buffer, buffer_t)
+                        self._hand_utterance(ev, history)
                 # voiced time, not time since onset: a 0.3 s "mm-hmm" stays "in speech" through its trailing silence
                 if endpointer.in_speech and not barge_sent and endpointer._last_voiced - endpointer._start >= self.config.barge_in_after:
                     barge_sent = True
@@ -300,11 +296,10 @@ class Session:
             if self.on_progress:
                 self.on_progress(item.t)
 
-    def _hand_utterance(self, ev, buffer: np.ndarray, buffer_t: float, push_to_talk: bool = False) -> None:
-        a = max(0, int((ev.start - 0.3 - buffer_t) * SAMPLE_RATE))
-        b = max(a, int((ev.end + 0.2 - buffer_t) * SAMPLE_RATE))
+    def _hand_utterance(self, ev, history: AudioHistory, push_to_talk: bool = False) -> None:
         now = self.clock.now()
-        utt = Utterance(ev.start, ev.end, now, buffer[a:b].copy(), time.perf_counter(), push_to_talk)
+        audio = history.between(ev.start - 0.3, ev.end + 0.2)  # a little context on both sides helps Whisper
+        utt = Utterance(ev.start, ev.end, now, audio, time.perf_counter(), push_to_talk)
         self.lockstep.hand_over()
         self._put(self.asr_q, utt)
         self.lockstep.wait()

@@ -62,3 +62,14 @@ def test_hallucination_guard():
     assert "no-speech" in guard("what is this", 0.9, loud, cfg)
     assert "phantom" in guard("Thanks for watching!", 0.1, loud, cfg)
     assert guard("  ", 0.1, loud, cfg) == "empty"
+
+
+def test_audio_history_cuts_across_chunks_and_forgets_old_audio():
+    from pipelines.audio import AudioHistory
+
+    h = AudioHistory(keep=1.0, rate=10)
+    for i in range(30):  # 3 s at 10 Hz, one sample a chunk, each sample its own index
+        h.append(i / 10, np.array([i], np.float32))
+    assert h.between(2.5, 2.8).tolist() == [25.0, 26.0, 27.0]
+    assert h.between(0.0, 0.5).size == 0  # older than `keep`: gone
+    assert h.between(2.9, 9.0).tolist() == [29.0]
