@@ -115,7 +115,7 @@ def log_to_file(out: Path) -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
-def load_models(choice: ModelChoice, opts: ReplayOptions):
+def load_models(choice: ModelChoice, opts: AssistantOptions):
     """The real stages for a model choice (ModelUnavailable when weights cannot be had)."""
     threads = max(1, min(4, os.cpu_count() or 1))
     asr_config = ASRConfig(model=choice.asr, language=opts.language, task="translate" if opts.translate else "transcribe",
@@ -127,7 +127,7 @@ def load_models(choice: ModelChoice, opts: ReplayOptions):
     return ASRStage(whisper, asr_config), vlm
 
 
-def stages(opts, asr=None, vlm=None) -> tuple[object, object, dict]:
+def stages(opts: AssistantOptions, asr=None, vlm=None) -> tuple[object, object, dict]:
     """ASR and VLM for the options (injected ones kept: tests pass fakes), and their description."""
     if asr is None or vlm is None:
         try:

@@ -290,9 +290,9 @@ class Session:
                     elif ev.kind == "end":
                         self._hand_utterance(ev, history)
                 # voiced time, not time since onset: a 0.3 s "mm-hmm" stays "in speech" through its trailing silence
-                if endpointer.in_speech and not barge_sent and endpointer._last_voiced - endpointer._start >= self.config.barge_in_after:
+                if endpointer.in_speech and not barge_sent and endpointer.voiced >= self.config.barge_in_after:
                     barge_sent = True
-                    self._put(self.control_q, SpeechStarted(endpointer._start, self.clock.now()))
+                    self._put(self.control_q, SpeechStarted(endpointer.speech_start, self.clock.now()))
             if self.on_progress:
                 self.on_progress(item.t)
 

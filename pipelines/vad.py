@@ -91,6 +91,16 @@ class Endpointer:
         self._last_voiced = 0.0  # end time of the last voiced window
         self._paused = False
 
+    @property
+    def speech_start(self) -> float:
+        """Onset of the utterance under way (meaningful while `in_speech`)."""
+        return self._start
+
+    @property
+    def voiced(self) -> float:
+        """Seconds from the onset to the last voiced window: a trailing pause does not count."""
+        return self._last_voiced - self._start if self.in_speech else 0.0
+
     def update(self, prob: float, t: float) -> list[SpeechEvent]:
         c = self.config
         t_end = t + self.window
