@@ -67,6 +67,25 @@ def pick_frame(
     return max(window, key=value)
 
 
+SAME_VIEW_DIFF = 8.0  # mean absolute difference (0-255) of 32 px grey thumbnails below which two frames show one view
+
+
+def thumbnail(image: np.ndarray, side: int = 32) -> np.ndarray:
+    """A tiny blurred grey copy: what stays when small motion, noise and compression are gone."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    small = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
+
+
+def same_view(a: np.ndarray, b: np.ndarray, max_diff: float = SAME_VIEW_DIFF) -> bool:
+    """Whether two frames show the same view (a small move in the scene, sensor noise) rather
+    than a different one (the head turned, the scene changed). Speculative work done on one
+    frame is kept for the other only then; Contemplating skips a "moment" that adds nothing."""
+    if a is b:
+        return True
+    return float(np.abs(thumbnail(a) - thumbnail(b)).mean()) <= max_diff
+
+
 def fit_for_model(image_bgr: np.ndarray, max_side: int = 512) -> np.ndarray:
     """RGB copy with the longest side at most `max_side` (what the vision encoder sees)."""
     h, w = image_bgr.shape[:2]
