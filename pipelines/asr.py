@@ -8,7 +8,7 @@ be low, and the text must not be one of the well-known phantom phrases.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -114,3 +114,37 @@ class ASRStage:
         dropped = guard(text, no_speech, utt.audio, self.config)
         return Transcript(utt.start, utt.end, utt.detected_at, text, asr_s, no_speech, dropped, utt.detected_perf,
                           utt.push_to_talk)
+
+
+class EarlyASR:
+    """Early ASR: transcribe an utterance when its silence begins, not when the endpointer decides.
+
+    The hearing thread sends an `early` cut of the utterance once the silence has lasted a
+    moment; its transcript is kept, not passed on. When the endpointer then ends the same
+    utterance (same start, same end, so the same audio), the kept transcript is the answer and
+    the ASR is already done. If speech resumed, the final cut ends later: the kept transcript
+    is discarded and the final one transcribed ("redone"). Answers are the same either way.
+    """
+
+    def __init__(self, stage):
+        self.stage = stage
+        self._kept: Transcript | None = None
+        self.reused = self.redone = 0
+
+    def process(self, utt: Utterance) -> Transcript | None:
+        """The transcript to pass on, or None for an early cut (kept for the final one)."""
+        if utt.early:
+            if self._kept is not None and self._kept.start == utt.start:
+                self.redone += 1  # a second pause in one utterance: the first guess is stale
+            self._kept = self.stage.process(utt)
+            return None
+        kept, self._kept = self._kept, None
+        if kept is not None and (kept.start, kept.end) == (utt.start, utt.end):
+            self.reused += 1
+            return replace(kept, detected_at=utt.detected_at, detected_perf=utt.detected_perf,
+                           push_to_talk=utt.push_to_talk, early_asr="reused")
+        transcript = self.stage.process(utt)
+        if kept is not None and kept.start == utt.start:
+            self.redone += 1
+            return replace(transcript, early_asr="redone")
+        return transcript

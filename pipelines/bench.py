@@ -2,6 +2,7 @@
 
     python -m pipelines.bench [--out DIR] [--asr tiny|base] [--dtype float32|bfloat16|both]
                               [--questions N] [--first-chunk-words N] [--silence S] [--pause S] [--tiny]
+                              [--no-speculative-vision] [--no-early-asr]
 
 A generated scenario (pipelines/bench_scenario.py: espeak-ng questions with pauses, OpenCV
 frames) is played into the real `Session` at 1x on a `WallClock`. Real time, not the fast
@@ -51,7 +52,7 @@ import numpy as np
 from glasses.speaker import MixSpeaker
 from pipelines.bench_scenario import ANSWER, QUESTIONS, PacedSource, Scenario, make_scenario
 from pipelines.messages import SAMPLE_RATE, VLMRequest
-from pipelines.text import clean_for_speech, split_ready
+from pipelines.text import clean_for_speech, first_piece
 
 CACHE_VERSION = "bench-v1"  # bump when the model recipe changes, so stale folders are not reused
 ASR_TOKENS = 12  # Whisper's decode is capped here: about the tokens of a short spoken question
@@ -66,11 +67,13 @@ class BenchOptions:
     asr: str = "tiny"
     dtypes: tuple[str, ...] = ("float32", "bfloat16")
     questions: int = 10
-    first_chunk_words: int = 12
+    first_chunk_words: int | None = None  # None: the session's default first-piece policy
     silence: float | None = None  # None: the session's default endpointing silence
     pause: float = 7.0  # silence after each question: its answer is generated before the next one
     tiny: bool = False
     threads: int = 2
+    speculative_vision: bool = True
+    early_asr: bool = True
 
 
 # --- models ----------------------------------------------------------------------------
@@ -167,6 +170,13 @@ def make_bench_vlm(config, clock):
             self.model.model.vision_model.register_forward_pre_hook(lambda m, a: mark(("vis0", self.clock.now())))
             self.model.model.connector.register_forward_hook(lambda m, a, o: mark(("vis1", self.clock.now())))
 
+        def prepare(self, request):
+            self.events.append(("prep0", self.clock.now()))
+            try:
+                return super().prepare(request)
+            finally:
+                self.events.append(("prep1", self.clock.now()))
+
         def stream(self, request, cancel):
             self.events.append(("call", self.clock.now()))
             for piece in super().stream(request, cancel):
@@ -176,17 +186,17 @@ def make_bench_vlm(config, clock):
     return BenchVLM(config)
 
 
-def first_chunk_tokens(tokenizer, ids: list[int], clause_words: int) -> tuple[int, str]:
+def first_chunk_tokens(tokenizer, ids: list[int], first_words: int) -> tuple[int, str]:
     """How many generated tokens it takes before the first speech chunk can go to TTS.
 
     Replays TextIteratorStreamer's rule (text is released up to the last space, so a word
-    waits for the next token) and the session's split_ready policy on the forced answer.
+    waits for the next token) and the session's first-piece policy on the forced answer.
     """
     text = ""
     for n in range(1, len(ids) + 1):
         text = tokenizer.decode(ids[:n], skip_special_tokens=True)
         released = text if n == len(ids) else text[: text.rfind(" ") + 1]
-        ready, _ = split_ready(released, clause_words=clause_words)
+        ready, _ = first_piece(released, first_words)
         if ready:
             return n, ready[0]
     return len(ids), text.strip()
@@ -207,7 +217,7 @@ class ScenarioASR:
         t1 = self.clock.now()
         k = self.scenario.question_at(utt.start, utt.end)
         self.log.append({"start": utt.start, "end": utt.end, "detected": utt.detected_at, "t0": t0, "t1": t1,
-                         "question": k})
+                         "question": k, "early": utt.early})
         if k is None:
             return tr
         return replace(tr, text=self.scenario.questions[k].text, dropped="")
@@ -293,7 +303,8 @@ def run_config(opts: BenchOptions, dtype: str) -> dict:
     tts.setup()
     load_s = time.perf_counter() - t_load
     ids = vlm.answer_ids
-    need, first_text = first_chunk_tokens(vlm.processor.tokenizer, ids, opts.first_chunk_words)
+    first_words = SessionConfig.first_chunk_words if opts.first_chunk_words is None else opts.first_chunk_words
+    need, first_text = first_chunk_tokens(vlm.processor.tokenizer, ids, first_words)
 
     # Warm-up: one question end to end, as an app does once at start (first calls allocate and JIT).
     t_warm = time.perf_counter()
@@ -302,12 +313,14 @@ def run_config(opts: BenchOptions, dtype: str) -> dict:
     warm = VLMRequest(q0.text, fit_for_model(scenario.frame(q0.end), 512), (), SYSTEM_PROMPT, len(ids))
     prompt_tokens = int(vlm.inputs(warm)["input_ids"].shape[1])
     answer = "".join(vlm.stream(warm, threading.Event()))
+    "".join(vlm.stream(replace(warm, prefix=vlm.prepare(warm)), threading.Event()))  # and the speculative path
     tts.submit(clean_for_speech(answer)).result()
     warmup_s = time.perf_counter() - t_warm
 
     endpoint = EndpointConfig() if opts.silence is None else EndpointConfig(silence=opts.silence)
-    config = SessionConfig(wake_phrase="", max_new_tokens=len(ids), first_chunk_words=opts.first_chunk_words,
-                           history_turns=0, endpoint=endpoint,
+    config = SessionConfig(wake_phrase="", max_new_tokens=len(ids), first_chunk_words=first_words,
+                           history_turns=0, endpoint=endpoint, speculative_vision=opts.speculative_vision,
+                           early_asr=opts.early_asr,
                            models={"vlm": str(vlm_dir), "asr": str(asr_dir), "dtype": dtype, "random_weights": True})
     asr = ScenarioASR(ASRStage(whisper, asr_config), scenario, clock)
     idle = measure_idle(opts, config, asr.stage, vlm, tts)
@@ -339,7 +352,8 @@ def run_config(opts: BenchOptions, dtype: str) -> dict:
     return {
         "dtype": dtype, "vlm_dir": str(vlm_dir), "asr_dir": str(asr_dir), "load_s": load_s, "warmup_s": warmup_s,
         "prompt_tokens": prompt_tokens, "answer_tokens": len(ids), "first_chunk_tokens": need,
-        "first_chunk_text": first_text, "silence": endpoint.silence,
+        "first_chunk_text": first_text, "silence": endpoint.silence, "first_chunk_words": first_words,
+        "speculative_vision": opts.speculative_vision, "early_asr": opts.early_asr,
         "scenario": {"duration": scenario.duration, "questions": [asdict(q) for q in scenario.questions]},
         "idle": idle,
         "session": {"wall_s": session_wall, "cpu_s": session_cpu, "device_cpu_s": source.device_cpu_s,
@@ -450,14 +464,20 @@ class LoadMonitor:
 def timelines(scenario: Scenario, asr_log, vlm_events, tts_log, plays, need: int, turn_records) -> list[dict]:
     """One plain dict of session times per answered turn (see bench_report.turn_figures).
 
-    A turn runs from its VLM call to the next one; its utterance is the last one transcribed
-    before the call.
+    A turn runs from its VLM call to the next call or the next speculative `prepare`, whichever
+    comes first; the prepares between the previous turn and its call are its speculative vision.
+    Its utterance is the last one transcribed before the call (an early cut when early ASR was
+    reused); the endpointer's decision comes from the session's turn record.
     """
     calls = [t for what, t in vlm_events if what == "call"]
     out = []
+    prev_stop = float("-inf")
     for j, call in enumerate(calls):
-        stop = calls[j + 1] if j + 1 < len(calls) else float("inf")
+        nxt = calls[j + 1] if j + 1 < len(calls) else float("inf")
+        stop = min([nxt] + [t for w, t in vlm_events if w == "prep0" and call < t < nxt])
         inside = [(w, t) for w, t in vlm_events if call <= t < stop]
+        preps = [(w, t) for w, t in vlm_events if w in ("prep0", "prep1") and prev_stop <= t < call]
+        prev_stop = stop
         heard = [a for a in asr_log if a["t1"] <= call and a["question"] is not None]
         tts = [r for r in tts_log if call <= r["submit"] < stop and r["done"] is not None]
         played = [p for p in plays if call <= p["hand"] < stop]
@@ -470,14 +490,17 @@ def timelines(scenario: Scenario, asr_log, vlm_events, tts_log, plays, need: int
         vision = ([t for w, t in inside if w == "vis0"][:1] + [t for w, t in inside if w == "vis1"][:1])
         pieces = [t for w, t in inside if w == "piece"]
         record = next((r for r in turn_records if abs(r["heard_at"] - a["end"]) < 1e-3), {})
+        latency = record.get("latency", {})
+        detected = record["heard_at"] + latency["vad"] if latency.get("vad") is not None else a["detected"]
         out.append({
             "question": q.text, "speech": [q.start, q.end], "vad_speech": [a["start"], a["end"]],
-            "detected": a["detected"], "asr": [a["t0"], a["t1"]], "vlm_call": call,
+            "detected": detected, "asr": [a["t0"], a["t1"]], "asr_early": a.get("early", False), "vlm_call": call,
             "vision": vision if len(vision) == 2 else None, "forwards": [list(p) for p in zip(starts, ends)],
+            "prepares": [[t0, t1] for (w0, t0), (w1, t1) in zip(preps[::2], preps[1::2])],
             "first_piece": pieces[0] if pieces else None, "need_tokens": need,
             "tts": [[r["text"], r["submit"], r["done"]] for r in tts],
             "plays": [[p["text"], p["hand"], p["start"], p["end"]] for p in played],
-            "session_latency": record.get("latency", {}),
+            "session_latency": latency, "speculation": record.get("speculation", {}),
         })
     return out
 
@@ -583,19 +606,25 @@ def parse(argv) -> BenchOptions:
     p.add_argument("--dtype", choices=("float32", "bfloat16", "both"), default="both",
                    help="VLM dtype (default both; bf16 is skipped on CPUs without AVX512-BF16/AMX)")
     p.add_argument("--questions", type=int, default=None, help="questions in the scenario (default 10; 2 with --tiny)")
-    p.add_argument("--first-chunk-words", type=int, default=12,
-                   help="a clause boundary after this many words starts speech (0: sentences only)")
+    p.add_argument("--first-chunk-words", type=int, default=None,
+                   help="the first piece is spoken at a clause end or after this many words "
+                        "(default: the session's; 0: sentences only)")
     p.add_argument("--silence", type=float, default=None, help="endpointing silence, s (default: the session's)")
     p.add_argument("--pause", type=float, default=None,
                    help="silence after each question, s (default 7; 1 with --tiny)")
     p.add_argument("--tiny", action="store_true", help="tiny random models, float32: a smoke run in seconds")
+    p.add_argument("--no-speculative-vision", action="store_true",
+                   help="encode the frame after the question, not while it is spoken (before/after figures)")
+    p.add_argument("--no-early-asr", action="store_true",
+                   help="transcribe when the endpointer decides, not when the silence begins")
     a = p.parse_args(argv)
     questions = a.questions if a.questions is not None else (2 if a.tiny else 10)
-    if questions < 1 or a.first_chunk_words < 0 or (a.silence is not None and a.silence <= 0):
+    if questions < 1 or (a.first_chunk_words or 0) < 0 or (a.silence is not None and a.silence <= 0):
         p.error("--questions must be >= 1, --first-chunk-words >= 0, --silence > 0")
     dtypes = ("float32",) if a.tiny else (("float32", "bfloat16") if a.dtype == "both" else (a.dtype,))
     pause = a.pause if a.pause is not None else (1.0 if a.tiny else 7.0)
-    return BenchOptions(a.out, a.asr, dtypes, questions, a.first_chunk_words, a.silence, pause, a.tiny)
+    return BenchOptions(a.out, a.asr, dtypes, questions, a.first_chunk_words, a.silence, pause, a.tiny,
+                        speculative_vision=not a.no_speculative_vision, early_asr=not a.no_early_asr)
 
 
 def main(argv=None) -> int:
@@ -631,6 +660,7 @@ def main(argv=None) -> int:
         "command": "python -m pipelines.bench " + " ".join(argv), "machine": machine(),
         "gpu": "none", "date": dt.date.today().isoformat(), "asr": opts.asr, "tiny": opts.tiny,
         "first_chunk_words": opts.first_chunk_words, "pause": opts.pause, "questions": opts.questions,
+        "speculative_vision": opts.speculative_vision, "early_asr": opts.early_asr,
         "clock": "WallClock (1x, real time)", "skipped": skipped, "others_before_cores": busy,
     })
     chart = bench_report.waterfall(report, opts.out / "waterfall.png")

@@ -5,8 +5,12 @@ speech window from the scenario, when the endpointer decided, the ASR call, the 
 each forward pass, each piece sent to TTS and when its audio was ready, each clip handed to
 the speaker. Every figure below is a difference of those times, so the figures add up:
 
-    voice_to_voice = endpoint_wait + asr + vlm_to_chunk + tts + overhead
+    voice_to_voice = endpoint_wait + asr_wait + vlm_to_chunk + tts + overhead
     overhead       = to_asr + to_vlm + to_tts + to_speaker   (queues, threads, copies)
+
+`asr_wait` is the part of the ASR after the endpointer's decision: all of it without early
+ASR, what is left of it (often nothing) when it started at the pause. Speculative vision
+runs before the question ends (`spec_vision`); reused, it leaves no vision on the path.
 
 `vlm_to_chunk` runs from the VLM call to the end of the forward pass that produced the last
 token the first speech chunk needed (the streamer releases a word when the next token
@@ -24,9 +28,12 @@ import numpy as np
 STAGES = (
     ("endpoint_wait", "endpointing wait", "true end of speech -> the endpointer ends the turn"),
     ("asr", "ASR", "Whisper on the utterance (encoder on 30 s + capped decode)"),
+    ("asr_wait", "ASR on the critical path", "endpointer's decision -> transcript (0: early ASR was done first)"),
+    ("spec_vision", "speculative vision (off the path)", "prepare(): frame encoding + prefix prefill while speaking"),
+    ("spec_ready", "speculative vision ready", "when prepare() finished, seconds after the true end of speech"),
     ("preprocess", "VLM preprocess", "VLM call -> first forward (chat template, image resize, tokens)"),
-    ("vision", "vision encoding", "vision tower + connector on one 512 px frame"),
-    ("prefill", "prefill", "first forward pass minus the vision encoding"),
+    ("vision", "vision encoding", "vision tower + connector on one 512 px frame, after the question (0: reused)"),
+    ("prefill", "prefill", "first forward pass of the answer minus the vision encoding"),
     ("first_token", "first token", "VLM call -> first token's text out of the streamer"),
     ("first_chunk", "first speech chunk", "VLM call -> first chunk handed to TTS"),
     ("tts", "TTS", "synthesis of the first chunk (pyttsx3 + espeak-ng)"),
@@ -45,7 +52,7 @@ TARGETS = (  # (figure, comparison, bound, unit): issue 5's CPU targets
 )
 REQUIRED = ("voice_to_voice.p50", "voice_to_voice.p95", "overhead.p95", "naive_ratio", "naive.voice_to_voice.p50",
             "peak_rss_mb", "cpu.session_s", "idle_cpu_pct", "primary", "machine", "date", "command", "targets",
-            *(f"stages.{k}.p50" for k, _, _ in STAGES), *(f"stages.{k}.p95" for k, _, _ in STAGES))
+            *(f"stages.{k}.{p}" for k, _, _ in STAGES for p in ("p50", "p95") if not k.startswith("spec_")))
 
 
 def summarize(values) -> dict:
@@ -72,14 +79,18 @@ def turn_figures(tl: dict) -> dict:
     chunk_ready = fwd[k][1] if k is not None else call
     vis = tl.get("vision")
     vision = (vis[1] - vis[0]) if vis else 0.0
+    preps = tl.get("prepares") or []
     # transformers runs the vision tower either inside the first forward or just before it
     inside = bool(vis and fwd and vis[0] >= fwd[0][0])
     f = {
         "endpoint_wait": detected - s_end,
         "vad_end_error": tl["vad_speech"][1] - s_end,
         "asr": asr1 - asr0,
+        "asr_wait": max(0.0, asr1 - max(detected, asr0)),
+        "spec_vision": (preps[-1][1] - preps[-1][0]) if preps else None,
+        "spec_ready": (preps[-1][1] - s_end) if preps else None,
         "preprocess": (min(fwd[0][0], vis[0] if vis else fwd[0][0]) - call) if fwd else None,
-        "vision": vision if vis else None,
+        "vision": vision,
         "prefill": (fwd[0][1] - fwd[0][0] - (vision if inside else 0.0)) if fwd else None,
         "first_token": (tl["first_piece"] - call) if tl.get("first_piece") is not None else None,
         "first_chunk": submit - call,
@@ -88,12 +99,12 @@ def turn_figures(tl: dict) -> dict:
         "tts": done - submit,
         "first_audio": hand - submit,
         "voice_to_voice": hand - s_end,
-        "to_asr": asr0 - detected,
-        "to_vlm": call - asr1,
+        "to_asr": max(0.0, asr0 - detected),
+        "to_vlm": call - max(detected, asr1),
         "to_tts": submit - chunk_ready,
         "to_speaker": hand - done,
     }
-    f["overhead"] = f["voice_to_voice"] - f["endpoint_wait"] - f["asr"] - f["vlm_to_chunk"] - f["tts"]
+    f["overhead"] = f["voice_to_voice"] - f["endpoint_wait"] - f["asr_wait"] - f["vlm_to_chunk"] - f["tts"]
     v2v = tl.get("session_latency", {}).get("voice_to_voice")
     f["session_voice_to_voice"] = v2v  # the session's own figure (from the VAD's end, not the true end)
     f["others_cores"] = tl.get("others_cores")  # other processes' CPU while this turn was answered
@@ -144,10 +155,23 @@ def config_summary(raw: dict) -> dict:
         "prompt_tokens": raw["prompt_tokens"], "answer_tokens": raw["answer_tokens"],
         "first_chunk_tokens": raw["first_chunk_tokens"], "first_chunk_text": raw["first_chunk_text"],
         "session_records": raw["session"]["records"], "models": {"vlm": raw["vlm_dir"], "asr": raw["asr_dir"]},
+        "speculation": speculation_counts(raw["turns"]),
         "turns": figs, "typical_turn": typical,
         "timeline": raw["turns"][typical] if typical is not None else None,
         "naive_typical": next((r for r in raw["naive"] if r["question"] == q), None),
     }
+
+
+def speculation_counts(timelines: list[dict]) -> dict:
+    """How often speculative vision and early ASR were reused or redone, over the answered turns."""
+    out: dict = {"vision": {}, "asr": {}, "vision_redone_while_speaking": 0}
+    for tl in timelines:
+        spec = tl.get("speculation") or {}
+        for kind in ("vision", "asr"):
+            value = spec.get(kind, "none")
+            out[kind][value] = out[kind].get(value, 0) + 1
+        out["vision_redone_while_speaking"] += spec.get("redone_while_speaking", 0)
+    return out
 
 
 def check_targets(summary: dict) -> dict:
@@ -199,6 +223,10 @@ def table(report: dict) -> str:
     rows.append("| other processes during a turn, cores | " + " | ".join(
         f"{_s(report['configs'][n]['stages']['others_cores']['p50'])} | "
         f"{_s(report['configs'][n]['stages']['others_cores']['p95'])}" for n in names) + " |")
+    for kind in ("vision", "asr"):
+        rows.append(f"| speculative {'vision' if kind == 'vision' else 'early ASR'}: turns reused / redone / other | " +
+                    " | ".join(f"{_counts(report['configs'][n].get('speculation', {}).get(kind, {}))} | "
+                               for n in names) + " |")
     rows.append("| naive / ours (p50) | " +
                 " | ".join(f"{_x(report['configs'][n]['naive_ratio'])} | " for n in names) + " |")
     rows.append("| peak RSS, MB | " + " | ".join(f"{report['configs'][n]['peak_rss_mb']:.0f} | " for n in names) + " |")
@@ -207,6 +235,11 @@ def table(report: dict) -> str:
     rows.append("| idle session CPU, % of one core | " +
                 " | ".join(f"{report['configs'][n]['idle_cpu_pct']:.1f} | " for n in names) + " |")
     return "\n".join(rows)
+
+
+def _counts(c: dict) -> str:
+    other = sum(v for k, v in c.items() if k not in ("reused", "redone"))
+    return f"{c.get('reused', 0)} / {c.get('redone', 0)} / {other}"
 
 
 def _x(v) -> str:
@@ -231,14 +264,17 @@ def waterfall(report: dict, path: Path) -> Path | None:
     fwd = tl["forwards"]
     v2v = fig_v["voice_to_voice"]
     right = max(v2v, naive["voice_to_voice"] if naive else 0, fwd[-1][1] - z if fwd else 0) + 0.6
-    left = tl["speech"][0] - z - 0.2
+    left = min([tl["speech"][0]] + [a for a, _ in tl.get("prepares") or []]) - z - 0.2
     # (label, [(start, end)], colour): one row each, top to bottom
     rows: list[tuple[str, list[tuple[float, float]], str]] = [
         ("question (speech)", [(tl["speech"][0] - z, 0.0)], "0.55"),
         ("hearing: VAD every 32 ms", [(left, right)], "0.92"),
         ("endpointing wait", [(0.0, tl["detected"] - z)], "0.75"),
-        ("ASR", [(tl["asr"][0] - z, tl["asr"][1] - z)], "tab:blue"),
+        ("ASR" + (" (early, from the pause)" if tl.get("asr_early") else ""),
+         [(tl["asr"][0] - z, tl["asr"][1] - z)], "tab:blue"),
     ]
+    if tl.get("prepares"):
+        rows.append(("speculative vision + prefix", [(a - z, b - z) for a, b in tl["prepares"]], "tab:brown"))
     if fwd:
         vis = tl.get("vision")
         rows.append(("VLM preprocess", [(tl["vlm_call"] - z, min(fwd[0][0], vis[0] if vis else fwd[0][0]) - z)],

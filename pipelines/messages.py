@@ -46,6 +46,15 @@ class Utterance:
     audio: np.ndarray  # (N,) float32 16 kHz, padded a little on both sides
     detected_perf: float = 0.0  # time.perf_counter() at that decision: latencies run from here
     push_to_talk: bool = False  # held the button: a question, no wake phrase needed
+    early: bool = False  # cut when the silence began, before the endpointer decided (early ASR)
+
+
+@dataclass(frozen=True)
+class SpeechPaused:
+    """Silence began inside an utterance: the question may be over (speculation starts here)."""
+
+    start: float  # when the utterance began
+    end: float  # when its speech stopped (so far)
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class Transcript:
     dropped: str = ""  # non-empty: why the hallucination guard dropped the text
     detected_perf: float = 0.0
     push_to_talk: bool = False
+    early_asr: str = ""  # "reused": transcribed during the silence; "redone": speech resumed after it
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,7 @@ class VLMRequest:
     history: tuple[tuple[str, str], ...] = ()  # (question, answer) of recent turns
     system: str = ""
     max_new_tokens: int = 60
+    prefix: object | None = None  # speculative vision: this prompt's start, already encoded (vlm.Prefix)
 
 
 # --- answering -> speaking --------------------------------------------------------------

@@ -6,6 +6,14 @@
                                                                         │
                                  control (this thread): decide ─▶ turn: VLM stream ─▶ sentences ─▶ TTS ─▶ speaker
 
+Speculation (live and replay alike; `speculative_vision` and `early_asr` turn it off). When speech has gone
+on for a moment, control picks the frame and a "prepare" thread has the VLM encode it and
+pre-fill the prompt up to the question (pipelines/speculate.py); the pause that may end
+the question re-checks the pick. Once that pause has lasted `utterance_tail`, the hearing
+thread sends the utterance to ASR early (EarlyASR); if the endpointer then ends the same
+utterance, its transcript is already there. Both are checked when used and redone when
+the frame or the speech changed, so answers are the same with or without them.
+
 Control overtakes data: a stop or a barge-in sets the turn's cancel event (generation
 stops at the next token, queued speech is skipped) and clears the speaker at once.
 
@@ -24,20 +32,24 @@ import queue
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
+from pipelines.asr import EarlyASR
 from pipelines.audio import AudioHistory
 from pipelines.clock import since
 from pipelines import modes
 from pipelines.messages import (
-    SAMPLE_RATE, AudioChunk, DisplayState, EndOfStream, ModeSwitch, PushToTalk, SpeechStarted, StageError,
-    Transcript, TypedQuestion, Utterance, VideoFrame, VLMRequest,
+    SAMPLE_RATE, AudioChunk, DisplayState, EndOfStream, FrameSnapshot, ModeSwitch, PushToTalk, SpeechPaused,
+    SpeechStarted, StageError, Transcript, TypedQuestion, Utterance, VideoFrame, VLMRequest,
 )
 from pipelines.modes import ModeContext
-from pipelines.text import clean_for_speech, split_ready
+from pipelines.speculate import Speculation, judge
+from pipelines.text import clean_for_speech, first_piece, split_ready
 from pipelines.vad import WINDOW, EndpointConfig, Endpointer, SpeechEvent
 from pipelines.vision import FrameRing, fit_for_model, pick_frame
 from pipelines.vlm import SYSTEM_PROMPT
@@ -63,11 +75,14 @@ class SessionConfig:
     image_side: int = 512
     ring_frames: int = 150
     asks: tuple[tuple[float, str], ...] = ()
-    first_chunk_words: int = 0  # >0: a clause boundary after this many words may start speech
+    first_chunk_words: int = 10  # the first piece is spoken at a clause end or after this many words (0: sentences)
     barge_in: bool = True
     barge_in_after: float = 0.4  # speech shorter than this ("mm-hmm") does not interrupt
     stale_frame: float = 2.0  # a frame older than this at question time is "can't see right now"
     audio_queue: int = 64  # chunks of 32 ms: ~2 s of slack before the live source drops audio
+    speculative_vision: bool = True  # encode the frame while the question is spoken (see the module doc)
+    early_asr: bool = True  # transcribe when the silence begins, not when the endpointer decides
+    utterance_tail: float = 0.1  # audio kept after the end of speech; early ASR starts once it exists
     models: dict = field(default_factory=dict)  # logged with every turn
 
 
@@ -109,6 +124,8 @@ class Turn:
     end: float  # end of the user's speech (or the --ask time)
     detected: tuple[float, float]  # (session time, perf_counter) when the end was decided
     asr_s: float = 0.0
+    early_asr: str = ""
+    spec: Speculation | None = None  # speculative vision made for this question, if any
     mode: str = "instant"
     mode_reason: str = ""
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -139,6 +156,9 @@ class Session:
         self.changes: list[tuple[float, int, dict]] = []
         self._seq = 0
         self._show_lock = threading.Lock()
+        self.early = EarlyASR(asr)
+        self.spec: Speculation | None = None  # control thread only
+        self.prep = ThreadPoolExecutor(1, thread_name_prefix="prepare")
 
     # --- display ------------------------------------------------------------------------
     def show(self, t: float, **fields) -> None:
@@ -174,6 +194,7 @@ class Session:
             self.stop()
             for th in threads:
                 th.join(timeout=2.0)
+            self.prep.shutdown(wait=False, cancel_futures=True)
         return self.log.turns()
 
     def submit(self, event) -> None:
@@ -249,6 +270,7 @@ class Session:
         consumed = 0  # samples turned into VAD windows
         history = AudioHistory(self.config.endpoint.max_utterance + 2.0)  # recent audio, to cut utterances from
         barge_sent = False
+        paused_at: float | None = None  # end of speech of a pause not yet sent to early ASR
         ptt_start: float | None = None  # push-to-talk held since
         presses: list[PushToTalk] = []
         while True:
@@ -287,8 +309,18 @@ class Session:
                 for ev in ([] if ptt_start is not None else endpointer.update(prob, t)):
                     if ev.kind == "start":
                         barge_sent = False
+                    elif ev.kind == "pause":
+                        paused_at = ev.t
+                        self._put(self.control_q, SpeechPaused(endpointer.speech_start, ev.t))
+                    elif ev.kind == "resume":
+                        paused_at = None
                     elif ev.kind == "end":
+                        paused_at = None
                         self._hand_utterance(ev, history)
+                if paused_at is not None and self.config.early_asr and \
+                        t + WINDOW / SAMPLE_RATE >= paused_at + self.config.utterance_tail:
+                    self._hand_early(endpointer.speech_start, paused_at, history)
+                    paused_at = None
                 # voiced time, not time since onset: a 0.3 s "mm-hmm" stays "in speech" through its trailing silence
                 if endpointer.in_speech and not barge_sent and endpointer.voiced >= self.config.barge_in_after:
                     barge_sent = True
@@ -296,9 +328,21 @@ class Session:
             if self.on_progress:
                 self.on_progress(item.t)
 
+    def _cut(self, history: AudioHistory, start: float, end: float) -> np.ndarray:
+        # A little context on both sides helps Whisper; early and final cuts of one utterance are equal.
+        return history.between(start - 0.3, end + self.config.utterance_tail)
+
+    def _hand_early(self, start: float, end: float, history: AudioHistory) -> None:
+        """Early ASR: the utterance as it would be cut if this silence ends it (no lock-step: a guess)."""
+        try:
+            self.asr_q.put_nowait(Utterance(start, end, self.clock.now(), self._cut(history, start, end),
+                                            time.perf_counter(), early=True))
+        except queue.Full:
+            pass  # ASR is behind: the final cut will be transcribed as usual
+
     def _hand_utterance(self, ev, history: AudioHistory, push_to_talk: bool = False) -> None:
         now = self.clock.now()
-        audio = history.between(ev.start - 0.3, ev.end + 0.2)  # a little context on both sides helps Whisper
+        audio = self._cut(history, ev.start, ev.end)
         utt = Utterance(ev.start, ev.end, now, audio, time.perf_counter(), push_to_talk)
         self.lockstep.hand_over()
         self._put(self.asr_q, utt)
@@ -316,12 +360,15 @@ class Session:
                 self._put(self.control_q, item)
                 return
             try:
-                transcript = self.asr.process(item)
+                transcript = self.early.process(item)
             except Exception as err:  # one bad utterance must not end the session
                 log.exception("asr failed")
+                if item.early:
+                    continue  # the final cut will be tried again
                 transcript = Transcript(item.start, item.end, item.detected_at, "", 0.0, 1.0,
                                         f"asr error: {err}", item.detected_perf)
-            self._put(self.control_q, transcript)
+            if transcript is not None:  # None: an early cut, kept until the endpointer decides
+                self._put(self.control_q, transcript)
 
     # --- control ------------------------------------------------------------------------
     def _control_loop(self) -> None:
@@ -342,6 +389,8 @@ class Session:
                 return
             if isinstance(ev, SpeechStarted):
                 self._on_speech_started(ev)
+            elif isinstance(ev, SpeechPaused):
+                self._speculate(ev.start, ev.end)
             elif isinstance(ev, Transcript):
                 self._on_transcript(ev)
                 self.lockstep.done()
@@ -373,6 +422,43 @@ class Session:
             self.follow_up_until = max(self.follow_up_until, ev.detected_at + self.config.follow_up)  # hear the new question
             self._interrupt(self.turn, ev.detected_at, "barge-in")
         self.show(ev.t, status="listening")
+        self._speculate(ev.t, max(ev.detected_at, ev.t))
+
+    # --- speculative vision (control thread) ---------------------------------------------
+    def _pick(self, frames: list[FrameSnapshot], start: float, end: float) -> FrameSnapshot | None:
+        frame = pick_frame(frames, start, end)
+        if frame is not None and end - frame.t > self.config.stale_frame:
+            return None  # the camera stopped delivering: an old frame would answer about the past
+        return frame
+
+    def _context(self) -> tuple:
+        return self.config.system_prompt, tuple(self.history)
+
+    def _speculate(self, start: float, end: float) -> None:
+        """Have the VLM prepare the frame it would answer about if the question ended at `end`."""
+        cfg = self.config
+        if not cfg.speculative_vision or not hasattr(self.vlm, "prepare") or (self._busy(end) and not cfg.barge_in):
+            return  # (an answer still playing would lose its CPU to a guess)
+        # Only frames up to `end`: in a fast replay the camera may be ahead of the hearing thread,
+        # and a pick that depended on how far ahead would make the replay differ run to run.
+        frame = self._pick([f for f in self.ring.snapshot() if f.t <= end], start, end)
+        context = self._context()
+        verdict, _ = judge(self.spec, start, frame, context)
+        if verdict in ("keep", "none"):
+            return
+        redone = self.spec.redone + 1 if verdict == "redo" and self.spec is not None else 0
+        if self.spec is not None:
+            self.spec.future.cancel()  # not started yet: never runs
+        image = fit_for_model(frame.image, cfg.image_side)
+        request = VLMRequest("", image, context[1], context[0], cfg.max_new_tokens)
+        self.spec = Speculation(start, frame, image, context, self.prep.submit(self._prepare, request), redone)
+
+    def _prepare(self, request: VLMRequest):
+        try:
+            return self.vlm.prepare(request)
+        except Exception:  # a failed guess costs nothing but the guess: the turn does the work itself
+            log.warning("speculative vision failed", exc_info=True)
+            return None
 
     def _on_transcript(self, tr: Transcript) -> None:
         heard = {"start": tr.start, "end": tr.end, "text": tr.text, "asr": tr.asr_s, "no_speech_prob": tr.no_speech_prob}
@@ -389,7 +475,8 @@ class Session:
             d = replace(d, action="ignore", question="", reason="backchannel while answering")  # "mm-hmm", "ok"
         self.log.write("heard", **heard, action=d.action, reason=d.reason)
         if d.action == "ask":
-            self._start_turn(Turn(d.question, tr.start, tr.end, (tr.detected_at, tr.detected_perf), tr.asr_s))
+            self._start_turn(Turn(d.question, tr.start, tr.end, (tr.detected_at, tr.detected_perf), tr.asr_s,
+                                  tr.early_asr))
         elif d.action == "wake":
             self.follow_up_until, self.follow_up_from = tr.end + self.config.follow_up, tr.end
             self.show(tr.start, light=True)
@@ -425,6 +512,7 @@ class Session:
         if self.turn is not None and self.turn.thread is not None and self.turn.thread.is_alive():
             self._interrupt(self.turn, turn.detected[0], "new question")  # the newer question overtakes
         self.turn = turn
+        turn.spec, self.spec = self.spec, None  # the turn consumes what was prepared (judged when it is used)
         self.show(turn.start, light=True)
         self.show(turn.end, status="thinking", caption=turn.question, answer="")
         turn.thread = threading.Thread(target=self._answer, args=(turn,), name="turn", daemon=True)
@@ -440,15 +528,42 @@ class Session:
             self.log.write("error", stage="answer", message=f"{type(err).__name__}: {err}", t=turn.end)
             self.show(since(turn.detected), status="idle", light=False, answer="(sorry, that failed)")
 
+    def _judge_speculation(self, turn: Turn, frame: FrameSnapshot | None) -> dict:
+        """What became of the speculation for this question (logged with the turn)."""
+        asr = (turn.early_asr or "none") if self.config.early_asr else "off"
+        if not self.config.speculative_vision or not hasattr(self.vlm, "prepare"):
+            return {"vision": "off", "asr": asr}
+        verdict, why = judge(turn.spec, turn.start, frame, self._context())
+        out = {"vision": {"keep": "reused", "redo": "redone"}.get(verdict, "none"), "why": why, "asr": asr}
+        if turn.spec is not None and verdict != "new":
+            out["redone_while_speaking"] = turn.spec.redone
+        return out
+
+    def _wait(self, future: Future, cancel: threading.Event):
+        """The prepared prefix, waiting for it if it is still being made; None if cancelled or failed."""
+        while not cancel.is_set() and not self.stop_event.is_set():
+            try:
+                return future.result(timeout=0.05)
+            except FutureTimeout:
+                continue
+            except Exception:  # cancelled
+                return None
+        return None
+
     def _answer_inner(self, turn: Turn) -> None:
         cfg = self.config
         frames = self.ring.snapshot()
-        frame = pick_frame(frames, turn.start, turn.end)
-        if frame is not None and turn.end - frame.t > cfg.stale_frame:
-            frame = None  # the camera stopped delivering: an old frame would answer about the past
-        image = fit_for_model(frame.image, cfg.image_side) if frame is not None else None
+        frame = self._pick(frames, turn.start, turn.end)
+        image, prefix, speculation = None, None, self._judge_speculation(turn, frame)
+        if speculation["vision"] == "reused":
+            frame, image = turn.spec.frame, turn.spec.image  # the same view, already encoded
+            prefix = self._wait(turn.spec.future, turn.cancel)
+            if prefix is None:
+                speculation["vision"] = "unavailable"
+        if image is None and frame is not None:
+            image = fit_for_model(frame.image, cfg.image_side)
         system = cfg.system_prompt + ("" if image is not None else NO_IMAGE_NOTE)
-        request = VLMRequest(turn.question, image, tuple(self.history), system, cfg.max_new_tokens)
+        request = VLMRequest(turn.question, image, tuple(self.history), system, cfg.max_new_tokens, prefix)
         spoken: list[dict] = []
         first = {}
         handled = threading.Condition()
@@ -487,7 +602,11 @@ class Session:
         def stream_to_speech(piece: str) -> None:
             # Called by the mode with text to be spoken: each complete sentence goes to TTS now.
             pending[0] += piece
-            ready, pending[0] = split_ready(pending[0], clause_words=cfg.first_chunk_words if not turn.futures else 0)
+            ready = []
+            if not turn.futures:  # nothing spoken yet: the wearer is waiting for this piece
+                ready, pending[0] = first_piece(pending[0], cfg.first_chunk_words)
+            more, pending[0] = split_ready(pending[0]) if turn.futures or ready else ([], pending[0])
+            ready += more
             for sentence in ready:
                 speak(sentence)
 
@@ -517,6 +636,7 @@ class Session:
                     "vad": turn.detected[0] - turn.end, "asr": turn.asr_s, "vlm_first_token": first_token,
                     "vlm_total": vlm_total, "tts_first_audio": first.get("tts"), "voice_to_voice": v2v,
                 },
+                "speculation": speculation,
                 "spoken": list(spoken), "cancelled": turn.cancel.is_set(), **result.extra,
             }
         self.log.write("turn", **record)

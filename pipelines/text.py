@@ -2,6 +2,10 @@
 
 Speech starts with the first sentence, not after the whole answer: each time the
 model's stream completes a sentence (or a long clause), that piece goes to TTS.
+
+The first piece is special, because the wearer is waiting for it (`first_piece`): it ends
+at the first clause or sentence boundary, or after `first_words` words, whichever comes
+first. Later pieces are whole sentences, rendered while the one before plays.
 """
 from __future__ import annotations
 
@@ -12,6 +16,23 @@ import unicodedata
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*\s")
 _CLAUSE_END = re.compile(r"[,;:]\s")
 _ABBREV = ("e.g.", "i.e.", "mr.", "mrs.", "dr.", "st.", "vs.", "etc.", "no.")
+
+
+def first_piece(buffer: str, first_words: int, *, min_chars: int = 12) -> tuple[list[str], str]:
+    """The first piece of an answer: at the first clause or sentence end, or after `first_words`
+    complete words (a word is complete when a space follows it), whichever comes first.
+    `first_words` 0: whole sentences only, like the pieces after it."""
+    if first_words <= 0:
+        return split_ready(buffer, min_chars=min_chars)
+    ready, _ = split_ready(buffer, min_chars=min_chars, clause_words=1)
+    ends = [buffer.find(ready[0]) + len(ready[0])] if ready else []
+    words = list(re.finditer(r"\S+\s", buffer))
+    if len(words) >= first_words:
+        ends.append(words[first_words - 1].end())
+    if not ends:
+        return [], buffer
+    cut = min(ends)
+    return [buffer[:cut].strip()], buffer[cut:].lstrip()
 
 
 def split_ready(buffer: str, *, min_chars: int = 12, clause_words: int = 0) -> tuple[list[str], str]:

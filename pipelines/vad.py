@@ -66,7 +66,7 @@ class EndpointConfig:
     threshold: float = 0.5  # probability above which a window is speech
     neg_threshold: float = 0.35  # below which it is silence (hysteresis in between)
     min_speech: float = 0.25  # bursts shorter than this are clicks, not speech
-    silence: float = 0.6  # silence that ends a turn (issue 5 picks it from data)
+    silence: float = 0.5  # silence that ends a turn: chosen from data (BENCHMARKS.md, endpointing curve)
     max_utterance: float = 20.0  # force an end so a noisy room cannot hold the turn open
 
 

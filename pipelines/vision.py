@@ -67,13 +67,13 @@ def pick_frame(
     return max(window, key=value)
 
 
-SAME_VIEW_DIFF = 8.0  # mean absolute difference (0-255) of 32 px grey thumbnails below which two frames show one view
+SAME_VIEW_DIFF = 8.0  # mean absolute difference (0-255) of 32 px colour thumbnails below which two frames show one view
 
 
 def thumbnail(image: np.ndarray, side: int = 32) -> np.ndarray:
-    """A tiny blurred grey copy: what stays when small motion, noise and compression are gone."""
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    small = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA)
+    """A tiny blurred copy: what stays when small motion, noise and compression are gone.
+    In colour, so a red thing swapped for a blue one of the same brightness still counts."""
+    small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
     return cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
 
 

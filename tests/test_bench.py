@@ -128,10 +128,27 @@ def test_turn_figures_add_up_to_voice_to_voice():
     # the chunk needed 4 tokens: it was ready when the 4th forward ended, at 3.59
     assert f["vlm_to_chunk"] == pytest.approx(3.59 - 2.905) and f["to_tts"] == pytest.approx(0.002)
     assert f["tts"] == pytest.approx(0.013) and f["voice_to_voice"] == pytest.approx(1.6051)
-    parts = f["endpoint_wait"] + f["asr"] + f["vlm_to_chunk"] + f["tts"] + f["overhead"]
+    assert f["asr_wait"] == pytest.approx(f["asr"])  # no early ASR: all of it after the decision
+    parts = f["endpoint_wait"] + f["asr_wait"] + f["vlm_to_chunk"] + f["tts"] + f["overhead"]
     assert parts == pytest.approx(f["voice_to_voice"])
     handoffs = f["to_asr"] + f["to_vlm"] + f["to_tts"] + f["to_speaker"]
     assert handoffs == pytest.approx(f["overhead"])
+
+
+def test_early_asr_and_speculative_vision_leave_only_what_is_after_the_decision():
+    tl = timeline()
+    detected = tl["detected"]
+    tl["asr"] = [detected - 0.45, detected - 0.05]  # transcribed during the silence: done before the decision
+    tl["prepares"] = [[tl["speech"][0] + 0.4, tl["speech"][1] - 0.2]]
+    f = bench_report.turn_figures(tl)
+    assert f["asr_wait"] == 0.0 and f["to_asr"] == 0.0 and f["asr"] == pytest.approx(0.40)
+    assert f["spec_vision"] == pytest.approx(tl["speech"][1] - 0.2 - tl["speech"][0] - 0.4)
+    assert f["spec_ready"] == pytest.approx(-0.2)  # ready 0.2 s before the question ended
+    parts = f["endpoint_wait"] + f["asr_wait"] + f["vlm_to_chunk"] + f["tts"] + f["overhead"]
+    assert parts == pytest.approx(f["voice_to_voice"])
+    assert f["to_asr"] + f["to_vlm"] + f["to_tts"] + f["to_speaker"] == pytest.approx(f["overhead"])
+    tl["asr"] = [detected - 0.2, detected + 0.1]  # started in the silence, finished after the decision
+    assert bench_report.turn_figures(tl)["asr_wait"] == pytest.approx(0.1)
 
 
 def test_vision_inside_the_first_forward_is_taken_out_of_prefill():
@@ -192,7 +209,7 @@ def test_smoke_run_on_tiny_models_writes_a_complete_report(espeak, tmp_path, cap
     cfg = report["configs"]["float32"]
     assert cfg["turns_answered"] == 2 and cfg["questions"] == 2
     for turn in cfg["turns"]:  # the figures add up, on the real session
-        parts = turn["endpoint_wait"] + turn["asr"] + turn["vlm_to_chunk"] + turn["tts"] + turn["overhead"]
+        parts = turn["endpoint_wait"] + turn["asr_wait"] + turn["vlm_to_chunk"] + turn["tts"] + turn["overhead"]
         assert parts == pytest.approx(turn["voice_to_voice"])
         assert 0 < turn["endpoint_wait"] < 2.0 and turn["overhead"] >= 0
     assert (tmp_path / "session-float32.jsonl").exists()

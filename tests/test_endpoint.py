@@ -21,7 +21,7 @@ def test_start_and_end_of_one_utterance():
     assert kinds == ["start", "pause", "end"]
     end = events[-1]
     assert abs(end.start - 10 * W) < 1e-9 and abs(end.end - 50 * W) < 1e-9
-    assert end.detected_at - end.end >= 0.6 - 1e-9  # the configured silence
+    assert end.detected_at - end.end >= EndpointConfig().silence - 1e-9  # the configured silence
 
 
 def test_short_click_is_not_speech():

@@ -39,7 +39,7 @@ def test_wake_question_gives_one_turn_with_times_and_latencies():
     assert abs(turn["heard_at"] - 2.5) < 0.05  # end of speech, from the audio itself
     assert 1.0 <= turn["frame_time"] <= 2.6 and turn["frame_sharpness"] > 0
     lat = turn["latency"]
-    assert abs(lat["vad"] - 0.6) < 0.05  # the endpointing silence
+    assert abs(lat["vad"] - 0.5) < 0.05  # the endpointing silence
     assert lat["voice_to_voice"] >= lat["vad"] and lat["vlm_total"] >= lat["vlm_first_token"] >= 0
     # speech starts with the first sentence and the pieces follow one another
     assert [s["text"] for s in turn["spoken"]] == ["It is a red square.", "It sits on a grey wall."]

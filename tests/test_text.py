@@ -37,3 +37,14 @@ def test_clean_for_speech_drops_markup():
 def test_clean_for_speech_drops_broken_bytes_but_keeps_other_languages():
     assert clean_for_speech("sofa\ufffd\ufffd( two\x00 mug") == "sofa ( two mug"
     assert clean_for_speech("Ça coûte 3 €, señor") == "Ça coûte 3 €, señor"
+
+
+def test_first_piece_ends_at_the_first_boundary_or_after_a_few_words_whichever_comes_first():
+    from pipelines.text import first_piece
+
+    assert first_piece("On the table, a mug ", 10) == (["On the table,"], "a mug ")
+    long = "It looks like a red mug on a table near the window, and "
+    assert first_piece(long, 10) == (["It looks like a red mug on a table near"], "the window, and ")
+    assert first_piece("Yes, it is a red mug. It ", 10) == (["Yes, it is a red mug."], "It ")  # "Yes," is too short
+    assert first_piece("It is a red", 10) == ([], "It is a red")  # still streaming
+    assert first_piece("It looks like a red mug, ", 0) == ([], "It looks like a red mug, ")  # 0: sentences only
