@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from pipelines.modes import MODE_CHOICES
+from pipelines.vad import EndpointConfig
 
 
 class Parser(argparse.ArgumentParser):
@@ -71,7 +72,8 @@ def add_shared_options(p: Parser) -> None:
     p.add_argument("--agents", type=agents, default=4, metavar="K", help="contemplating: drafts per answer, 1-16 (default: 4)")
     p.add_argument("--language", default="en", help="spoken language code, or 'auto' to detect (default: en)")
     p.add_argument("--translate", action="store_true", help="translate speech to English before answering")
-    p.add_argument("--silence", type=positive, default=0.6, help="silence in seconds that ends a question")
+    p.add_argument("--silence", type=positive, default=EndpointConfig.silence,
+                   help="silence in seconds that ends a question (default: %(default)s, chosen from data)")
     p.add_argument("--follow-up", type=positive, default=6.0, help="seconds after an answer without wake phrase")
 
 

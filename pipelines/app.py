@@ -48,7 +48,7 @@ class AssistantOptions:
     agents: int = 4
     language: str | None = "en"
     translate: bool = False
-    silence: float = 0.6
+    silence: float = EndpointConfig.silence
     follow_up: float = 6.0
     max_new_tokens: int = 60
     extra: dict = field(default_factory=dict)

@@ -131,6 +131,11 @@ class EarlyASR:
         self._kept: Transcript | None = None
         self.reused = self.redone = 0
 
+    @property
+    def kept(self) -> Transcript | None:
+        """The early transcript waiting for the endpointer's decision, if any."""
+        return self._kept
+
     def process(self, utt: Utterance) -> Transcript | None:
         """The transcript to pass on, or None for an early cut (kept for the final one)."""
         if utt.early:

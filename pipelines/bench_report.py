@@ -5,12 +5,19 @@ speech window from the scenario, when the endpointer decided, the ASR call, the 
 each forward pass, each piece sent to TTS and when its audio was ready, each clip handed to
 the speaker. Every figure below is a difference of those times, so the figures add up:
 
-    voice_to_voice = endpoint_wait + asr_wait + vlm_to_chunk + tts + overhead
+    voice_to_voice = wait + asr_wait + spec_wait + vlm_on_path + tts + overhead
     overhead       = to_asr + to_vlm + to_tts + to_speaker   (queues, threads, copies)
+
+`wait` is the policy part, silence waited for: the endpointing wait, except when an answer
+begun on the early transcript (`path` "early answer") finished its first chunk after the
+endpointer decided: then the answer's own chain is the critical path, and its wait is the
+silence before early ASR started. When that answer was ready before the decision (`path`
+"endpointer"), the path is the endpointing wait, the confirmation and TTS.
 
 `asr_wait` is the part of the ASR after the endpointer's decision: all of it without early
 ASR, what is left of it (often nothing) when it started at the pause. Speculative vision
-runs before the question ends (`spec_vision`); reused, it leaves no vision on the path.
+runs before the question ends (`spec_vision`); reused, it leaves no vision on the path, but
+a turn whose prepare() is still running waits for it (`spec_wait`: model compute on the path).
 
 `vlm_to_chunk` runs from the VLM call to the end of the forward pass that produced the last
 token the first speech chunk needed (the streamer releases a word when the next token
@@ -31,6 +38,7 @@ STAGES = (
     ("asr_wait", "ASR on the critical path", "endpointer's decision -> transcript (0: early ASR was done first)"),
     ("spec_vision", "speculative vision (off the path)", "prepare(): frame encoding + prefix prefill while speaking"),
     ("spec_ready", "speculative vision ready", "when prepare() finished, seconds after the true end of speech"),
+    ("spec_wait", "waiting for speculative vision", "transcript ready -> prepare() done, when the turn had to wait"),
     ("preprocess", "VLM preprocess", "VLM call -> first forward (chat template, image resize, tokens)"),
     ("vision", "vision encoding", "vision tower + connector on one 512 px frame, after the question (0: reused)"),
     ("prefill", "prefill", "first forward pass of the answer minus the vision encoding"),
@@ -41,7 +49,7 @@ STAGES = (
     ("voice_to_voice", "voice to voice", "true end of speech -> first answer sample handed to the speaker"),
     ("overhead", "pipeline overhead", "voice to voice minus the wait and the critical-path compute"),
 )
-EXTRA = ("vad_end_error", "decode_to_chunk", "vlm_to_chunk", "to_asr", "to_vlm", "to_tts", "to_speaker",
+EXTRA = ("wait", "vlm_on_path", "vad_end_error", "decode_to_chunk", "vlm_to_chunk", "to_asr", "to_vlm", "to_tts", "to_speaker",
          "session_voice_to_voice", "others_cores")
 NAIVE = ("endpoint_wait", "asr", "vision", "prefill", "vlm", "tts", "voice_to_voice")
 TARGETS = (  # (figure, comparison, bound, unit): issue 5's CPU targets
@@ -82,6 +90,9 @@ def turn_figures(tl: dict) -> dict:
     preps = tl.get("prepares") or []
     # transformers runs the vision tower either inside the first forward or just before it
     inside = bool(vis and fwd and vis[0] >= fwd[0][0])
+    ready = max(detected, asr1)  # the question is known: the answer could start
+    reused = (tl.get("speculation") or {}).get("vision") == "reused"
+    spec_wait = max(0.0, min(preps[-1][1], call) - ready) if preps and reused else 0.0
     f = {
         "endpoint_wait": detected - s_end,
         "vad_end_error": tl["vad_speech"][1] - s_end,
@@ -89,6 +100,7 @@ def turn_figures(tl: dict) -> dict:
         "asr_wait": max(0.0, asr1 - max(detected, asr0)),
         "spec_vision": (preps[-1][1] - preps[-1][0]) if preps else None,
         "spec_ready": (preps[-1][1] - s_end) if preps else None,
+        "spec_wait": spec_wait,
         "preprocess": (min(fwd[0][0], vis[0] if vis else fwd[0][0]) - call) if fwd else None,
         "vision": vision,
         "prefill": (fwd[0][1] - fwd[0][0] - (vision if inside else 0.0)) if fwd else None,
@@ -100,11 +112,21 @@ def turn_figures(tl: dict) -> dict:
         "first_audio": hand - submit,
         "voice_to_voice": hand - s_end,
         "to_asr": max(0.0, asr0 - detected),
-        "to_vlm": call - max(detected, asr1),
+        "to_vlm": call - ready - spec_wait,
         "to_tts": submit - chunk_ready,
         "to_speaker": hand - done,
     }
-    f["overhead"] = f["voice_to_voice"] - f["endpoint_wait"] - f["asr_wait"] - f["vlm_to_chunk"] - f["tts"]
+    f["path"], f["wait"], f["vlm_on_path"] = "after decision", f["endpoint_wait"], f["vlm_to_chunk"]
+    if call < detected:  # the answer was begun on the early transcript, before the endpointer decided
+        f["to_asr"] = 0.0
+        if chunk_ready >= detected:  # ... and its first chunk came after the decision: its chain was critical
+            spec_wait = max(0.0, min(preps[-1][1], call) - asr1) if preps and reused else 0.0
+            f.update(path="early answer", wait=asr0 - s_end, asr_wait=asr1 - asr0, spec_wait=spec_wait,
+                     to_vlm=call - asr1 - spec_wait)
+        else:  # ... and its first chunk waited for the decision: only the confirmation and TTS follow it
+            f.update(path="endpointer", asr_wait=0.0, spec_wait=0.0, vlm_on_path=0.0, to_vlm=0.0,
+                     to_tts=submit - detected)
+    f["overhead"] = f["voice_to_voice"] - f["wait"] - f["asr_wait"] - f["spec_wait"] - f["vlm_on_path"] - f["tts"]
     v2v = tl.get("session_latency", {}).get("voice_to_voice")
     f["session_voice_to_voice"] = v2v  # the session's own figure (from the VAD's end, not the true end)
     f["others_cores"] = tl.get("others_cores")  # other processes' CPU while this turn was answered
@@ -223,6 +245,8 @@ def table(report: dict) -> str:
     rows.append("| other processes during a turn, cores | " + " | ".join(
         f"{_s(report['configs'][n]['stages']['others_cores']['p50'])} | "
         f"{_s(report['configs'][n]['stages']['others_cores']['p95'])}" for n in names) + " |")
+    rows.append("| turns on each critical path: after the decision / early answer / endpointer | " + " | ".join(
+        f"{_paths(report['configs'][n])} | " for n in names) + " |")
     for kind in ("vision", "asr"):
         rows.append(f"| speculative {'vision' if kind == 'vision' else 'early ASR'}: turns reused / redone / other | " +
                     " | ".join(f"{_counts(report['configs'][n].get('speculation', {}).get(kind, {}))} | "
@@ -235,6 +259,11 @@ def table(report: dict) -> str:
     rows.append("| idle session CPU, % of one core | " +
                 " | ".join(f"{report['configs'][n]['idle_cpu_pct']:.1f} | " for n in names) + " |")
     return "\n".join(rows)
+
+
+def _paths(config: dict) -> str:
+    paths = [t.get("path") for t in config.get("turns", [])]
+    return " / ".join(str(paths.count(p)) for p in ("after decision", "early answer", "endpointer"))
 
 
 def _counts(c: dict) -> str:

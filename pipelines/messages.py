@@ -58,6 +58,14 @@ class SpeechPaused:
 
 
 @dataclass(frozen=True)
+class SpeechResumed:
+    """Speech went on after a pause: an early transcript (and an answer begun on it) is stale."""
+
+    start: float
+    t: float
+
+
+@dataclass(frozen=True)
 class Transcript:
     start: float
     end: float
@@ -68,7 +76,7 @@ class Transcript:
     dropped: str = ""  # non-empty: why the hallucination guard dropped the text
     detected_perf: float = 0.0
     push_to_talk: bool = False
-    early_asr: str = ""  # "reused": transcribed during the silence; "redone": speech resumed after it
+    early_asr: str = ""  # "early": cut at a pause (tentative); "reused": that cut was final; "redone": speech resumed
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,11 @@ pre-fill the prompt up to the question (pipelines/speculate.py); the pause that 
 the question re-checks the pick. Once that pause has lasted `utterance_tail`, the hearing
 thread sends the utterance to ASR early (EarlyASR); if the endpointer then ends the same
 utterance, its transcript is already there. Both are checked when used and redone when
-the frame or the speech changed, so answers are the same with or without them.
+the frame or the speech changed, so answers are the same with or without them. Live and at
+`--pace realtime` (`speculative_answer`), an Instant answer even starts on that early
+transcript: it generates while the endpointer is still waiting, but nothing is shown or
+spoken until the endpointer ends the same utterance with the same words; if speech resumes
+or the words differ, it is discarded and leaves no trace but a `speculative_answer` record.
 
 Control overtakes data: a stop or a barge-in sets the turn's cancel event (generation
 stops at the next token, queued speech is skipped) and clears the speaker at once.
@@ -45,7 +49,7 @@ from pipelines.clock import since
 from pipelines import modes
 from pipelines.messages import (
     SAMPLE_RATE, AudioChunk, DisplayState, EndOfStream, FrameSnapshot, ModeSwitch, PushToTalk, SpeechPaused,
-    SpeechStarted, StageError, Transcript, TypedQuestion, Utterance, VideoFrame, VLMRequest,
+    SpeechResumed, SpeechStarted, StageError, Transcript, TypedQuestion, Utterance, VideoFrame, VLMRequest,
 )
 from pipelines.modes import ModeContext
 from pipelines.speculate import Speculation, judge
@@ -82,6 +86,7 @@ class SessionConfig:
     audio_queue: int = 64  # chunks of 32 ms: ~2 s of slack before the live source drops audio
     speculative_vision: bool = True  # encode the frame while the question is spoken (see the module doc)
     early_asr: bool = True  # transcribe when the silence begins, not when the endpointer decides
+    speculative_answer: bool = True  # real time only: start an Instant answer on the early transcript
     utterance_tail: float = 0.1  # audio kept after the end of speech; early ASR starts once it exists
     models: dict = field(default_factory=dict)  # logged with every turn
 
@@ -126,6 +131,10 @@ class Turn:
     asr_s: float = 0.0
     early_asr: str = ""
     spec: Speculation | None = None  # speculative vision made for this question, if any
+    tentative: bool = False  # begun on an early transcript: silent until the endpointer confirms
+    heard: str = ""  # the transcript it was begun on
+    confirmed: threading.Event = field(default_factory=threading.Event)
+    discarded: bool = False
     mode: str = "instant"
     mode_reason: str = ""
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -271,6 +280,7 @@ class Session:
         history = AudioHistory(self.config.endpoint.max_utterance + 2.0)  # recent audio, to cut utterances from
         barge_sent = False
         paused_at: float | None = None  # end of speech of a pause not yet sent to early ASR
+        early_for: float | None = None  # speech start of the utterance an early cut was sent for
         ptt_start: float | None = None  # push-to-talk held since
         presses: list[PushToTalk] = []
         while True:
@@ -314,13 +324,16 @@ class Session:
                         self._put(self.control_q, SpeechPaused(endpointer.speech_start, ev.t))
                     elif ev.kind == "resume":
                         paused_at = None
+                        if early_for is not None:  # what was transcribed early is no longer the question
+                            self._put(self.control_q, SpeechResumed(early_for, ev.t))
+                            early_for = None
                     elif ev.kind == "end":
-                        paused_at = None
+                        paused_at, early_for = None, None
                         self._hand_utterance(ev, history)
                 if paused_at is not None and self.config.early_asr and \
                         t + WINDOW / SAMPLE_RATE >= paused_at + self.config.utterance_tail:
                     self._hand_early(endpointer.speech_start, paused_at, history)
-                    paused_at = None
+                    paused_at, early_for = None, endpointer.speech_start
                 # voiced time, not time since onset: a 0.3 s "mm-hmm" stays "in speech" through its trailing silence
                 if endpointer.in_speech and not barge_sent and endpointer.voiced >= self.config.barge_in_after:
                     barge_sent = True
@@ -369,6 +382,8 @@ class Session:
                                         f"asr error: {err}", item.detected_perf)
             if transcript is not None:  # None: an early cut, kept until the endpointer decides
                 self._put(self.control_q, transcript)
+            elif item.early and self._answers_early() and self.early.kept is not None:
+                self._put(self.control_q, replace(self.early.kept, early_asr="early"))
 
     # --- control ------------------------------------------------------------------------
     def _control_loop(self) -> None:
@@ -391,6 +406,11 @@ class Session:
                 self._on_speech_started(ev)
             elif isinstance(ev, SpeechPaused):
                 self._speculate(ev.start, ev.end)
+            elif isinstance(ev, Transcript) and ev.early_asr == "early":
+                self._on_early_transcript(ev)  # not handed over in lock-step: no done()
+            elif isinstance(ev, SpeechResumed):
+                if self.turn is not None and self.turn.tentative and self.turn.start == ev.start:
+                    self._discard(self.turn, "speech resumed", ev.t)
             elif isinstance(ev, Transcript):
                 self._on_transcript(ev)
                 self.lockstep.done()
@@ -460,8 +480,50 @@ class Session:
             log.warning("speculative vision failed", exc_info=True)
             return None
 
+    # --- speculative answer (control thread) -----------------------------------------------
+    def _answers_early(self) -> bool:
+        return self.config.speculative_answer and self.config.early_asr and self.clock.realtime
+
+    def _on_early_transcript(self, tr: Transcript) -> None:
+        """Begin an Instant answer on the transcript of a pause that may end the question."""
+        if tr.dropped or self._busy(tr.end):
+            return  # barge-in and backchannels need the final decision
+        window = self.follow_up_until if tr.start >= self.follow_up_from else -1.0
+        d = decide(tr.text, tr.end, phrase=self.config.wake_phrase, follow_up_until=window, busy=False)
+        if d.action != "ask":
+            return
+        mode, question, _ = modes.choose_mode(d.question, self.mode)
+        if mode != "instant" or not question.strip():
+            return  # the slower modes show their reasoning at once: they wait for the decision
+        turn = Turn(d.question, tr.start, tr.end, (tr.detected_at, tr.detected_perf), tr.asr_s, "reused")
+        turn.tentative, turn.heard = True, tr.text
+        self._start_turn(turn)
+
+    def _confirm(self, turn: Turn, tr: Transcript) -> None:
+        """The endpointer ended the utterance the answer was begun on: it may be seen and heard now."""
+        turn.detected, turn.asr_s = (tr.detected_at, tr.detected_perf), tr.asr_s
+        turn.tentative = False
+        self.show(turn.start, light=True)
+        self.show(turn.end, status="thinking", caption=turn.question, answer="")
+        turn.confirmed.set()  # after `detected`: the turn thread reads it once this is set
+
+    def _discard(self, turn: Turn, why: str, t: float) -> None:
+        turn.discarded = True
+        self._interrupt(turn, None, "discard")
+        self.log.write("speculative_answer", action="discard", why=why, start=turn.start, end=turn.end, t=t,
+                       text=turn.heard)
+        if self.turn is turn:
+            self.turn = None  # never an answer: nothing is busy
+
     def _on_transcript(self, tr: Transcript) -> None:
         heard = {"start": tr.start, "end": tr.end, "text": tr.text, "asr": tr.asr_s, "no_speech_prob": tr.no_speech_prob}
+        pending = self.turn if self.turn is not None and self.turn.tentative else None
+        if pending is not None:
+            if not tr.dropped and (tr.start, tr.end, tr.text) == (pending.start, pending.end, pending.heard):
+                self.log.write("heard", **heard, action="ask", reason="answer begun on the early transcript")
+                self._confirm(pending, tr)
+                return
+            self._discard(pending, "the final transcript differs", tr.detected_at)
         if tr.dropped:
             self.log.write("heard", **heard, action="drop", reason=tr.dropped)
             self.show(tr.detected_at, status="idle")
@@ -509,12 +571,16 @@ class Session:
             self.follow_up_until = turn.end + self.config.follow_up  # the question may follow without the wake phrase
             self.follow_up_from = turn.end
             return
+        if self.turn is not None and self.turn.tentative:
+            self._discard(self.turn, "another question", turn.detected[0])
         if self.turn is not None and self.turn.thread is not None and self.turn.thread.is_alive():
             self._interrupt(self.turn, turn.detected[0], "new question")  # the newer question overtakes
         self.turn = turn
         turn.spec, self.spec = self.spec, None  # the turn consumes what was prepared (judged when it is used)
-        self.show(turn.start, light=True)
-        self.show(turn.end, status="thinking", caption=turn.question, answer="")
+        if not turn.tentative:
+            turn.confirmed.set()
+            self.show(turn.start, light=True)
+            self.show(turn.end, status="thinking", caption=turn.question, answer="")
         turn.thread = threading.Thread(target=self._answer, args=(turn,), name="turn", daemon=True)
         turn.thread.start()
         if not self.clock.realtime:
@@ -532,9 +598,10 @@ class Session:
         """What became of the speculation for this question (logged with the turn)."""
         asr = (turn.early_asr or "none") if self.config.early_asr else "off"
         if not self.config.speculative_vision or not hasattr(self.vlm, "prepare"):
-            return {"vision": "off", "asr": asr}
+            return {"vision": "off", "asr": asr, "answer": "begun on the early transcript" if turn.heard else "after the decision"}
         verdict, why = judge(turn.spec, turn.start, frame, self._context())
-        out = {"vision": {"keep": "reused", "redo": "redone"}.get(verdict, "none"), "why": why, "asr": asr}
+        out = {"vision": {"keep": "reused", "redo": "redone"}.get(verdict, "none"), "why": why, "asr": asr,
+               "answer": "begun on the early transcript" if turn.heard else "after the decision"}
         if turn.spec is not None and verdict != "new":
             out["redone_while_speaking"] = turn.spec.redone
         return out
@@ -592,6 +659,9 @@ class Session:
 
         def speak(text: str) -> None:
             text = clean_for_speech(text)
+            while text and not turn.confirmed.wait(0.02):  # a speculative answer stays silent until confirmed
+                if turn.cancel.is_set():
+                    return
             if text and not turn.cancel.is_set():
                 future = self.tts.submit(text)
                 turn.futures.append(future)
@@ -616,6 +686,8 @@ class Session:
                           image_side=cfg.image_side, agents=cfg.agents,
                           elapsed=lambda: since(turn.detected) - turn.end)
         result = modes.answer(turn.mode, ctx)
+        if turn.discarded:
+            return  # begun on an early transcript that did not hold: no record, no history, no display
         first_token, vlm_total, answer = result.first_token, result.vlm_total, result.answer
         speak(pending[0])
         with handled:  # every piece rendered (or skipped) and handed to the speaker

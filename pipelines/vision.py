@@ -17,14 +17,14 @@ from pipelines.messages import FrameSnapshot, VideoFrame
 _SCORE_SIDE = 256  # score on a small copy: cheap, and comparable across resolutions
 
 
-def sharpness(image_bgr: np.ndarray) -> float:
-    grey = _small_grey(image_bgr)
+def sharpness(image_bgr: np.ndarray, grey: np.ndarray | None = None) -> float:
+    grey = _small_grey(image_bgr) if grey is None else grey
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
-def exposure(image_bgr: np.ndarray) -> float:
+def exposure(image_bgr: np.ndarray, grey: np.ndarray | None = None) -> float:
     """1.0 for a well-exposed frame, towards 0 for black, white or heavily clipped."""
-    grey = _small_grey(image_bgr)
+    grey = _small_grey(image_bgr) if grey is None else grey
     mean = float(grey.mean()) / 255.0
     clipped = float(((grey < 8) | (grey > 247)).mean())
     return max(0.0, 1.0 - 2.0 * abs(mean - 0.5)) * (1.0 - clipped)
@@ -39,7 +39,8 @@ def _small_grey(image_bgr: np.ndarray) -> np.ndarray:
 
 
 def score(frame: VideoFrame) -> FrameSnapshot:
-    return FrameSnapshot(frame.t, frame.image, sharpness(frame.image), exposure(frame.image))
+    grey = _small_grey(frame.image)  # once: every camera frame is scored, so an idle session pays for it
+    return FrameSnapshot(frame.t, frame.image, sharpness(frame.image, grey), exposure(frame.image, grey))
 
 
 def pick_frame(

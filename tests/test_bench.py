@@ -149,6 +149,38 @@ def test_early_asr_and_speculative_vision_leave_only_what_is_after_the_decision(
     assert f["to_asr"] + f["to_vlm"] + f["to_tts"] + f["to_speaker"] == pytest.approx(f["overhead"])
     tl["asr"] = [detected - 0.2, detected + 0.1]  # started in the silence, finished after the decision
     assert bench_report.turn_figures(tl)["asr_wait"] == pytest.approx(0.1)
+    # the prepared frame was still being encoded when the question was known: the turn waited for it
+    tl["asr"] = [detected - 0.45, detected - 0.05]
+    tl["prepares"] = [[tl["speech"][0] + 0.4, detected + 0.2]]
+    tl["speculation"] = {"vision": "reused"}
+    f = bench_report.turn_figures(tl)
+    assert f["spec_wait"] == pytest.approx(0.2) and f["to_vlm"] == pytest.approx(tl["vlm_call"] - detected - 0.2)
+    parts = f["endpoint_wait"] + f["asr_wait"] + f["spec_wait"] + f["vlm_to_chunk"] + f["tts"] + f["overhead"]
+    assert parts == pytest.approx(f["voice_to_voice"])
+
+
+def test_an_answer_begun_before_the_decision_is_timed_on_its_critical_path():
+    tl = timeline()  # speech ends at 2.0, the endpointer decides at 2.60
+    shift = -0.5  # ASR, the VLM call and every forward half a second earlier: begun on the early transcript
+    tl["asr"] = [2.10, 2.40]
+    tl["vlm_call"] += shift
+    tl["forwards"] = [[a + shift, b + shift] for a, b in tl["forwards"]]
+    tl["vision"] = None
+    f = bench_report.turn_figures(tl)  # the chunk (ready 3.09) came after the decision: the answer's chain
+    assert f["path"] == "early answer" and f["wait"] == pytest.approx(0.10) and f["asr_wait"] == pytest.approx(0.30)
+    assert f["to_vlm"] == pytest.approx(0.005)  # transcript -> VLM call
+    parts = f["wait"] + f["asr_wait"] + f["spec_wait"] + f["vlm_on_path"] + f["tts"] + f["overhead"]
+    assert parts == pytest.approx(f["voice_to_voice"])
+    assert f["to_asr"] + f["to_vlm"] + f["to_tts"] + f["to_speaker"] == pytest.approx(f["overhead"])
+    shift = -1.2  # so early that the chunk waited for the decision: the endpointer's chain
+    tl["asr"] = [1.3, 1.6]
+    tl["vlm_call"] = 2.905 + shift
+    tl["forwards"] = [[a + shift, b + shift] for a, b in timeline()["forwards"]]
+    f = bench_report.turn_figures(tl)
+    assert f["path"] == "endpointer" and f["wait"] == pytest.approx(0.60) and f["vlm_on_path"] == 0.0
+    assert f["to_tts"] == pytest.approx(3.592 - 2.60)
+    parts = f["wait"] + f["asr_wait"] + f["spec_wait"] + f["vlm_on_path"] + f["tts"] + f["overhead"]
+    assert parts == pytest.approx(f["voice_to_voice"])
 
 
 def test_vision_inside_the_first_forward_is_taken_out_of_prefill():
@@ -209,7 +241,7 @@ def test_smoke_run_on_tiny_models_writes_a_complete_report(espeak, tmp_path, cap
     cfg = report["configs"]["float32"]
     assert cfg["turns_answered"] == 2 and cfg["questions"] == 2
     for turn in cfg["turns"]:  # the figures add up, on the real session
-        parts = turn["endpoint_wait"] + turn["asr_wait"] + turn["vlm_to_chunk"] + turn["tts"] + turn["overhead"]
+        parts = turn["wait"] + turn["asr_wait"] + turn["spec_wait"] + turn["vlm_on_path"] + turn["tts"] + turn["overhead"]
         assert parts == pytest.approx(turn["voice_to_voice"])
         assert 0 < turn["endpoint_wait"] < 2.0 and turn["overhead"] >= 0
     assert (tmp_path / "session-float32.jsonl").exists()

@@ -189,3 +189,43 @@ def test_prepared_prefix_gives_the_same_greedy_answer_as_the_whole_prompt():
         "".join(vlm.stream(request, threading.Event()))
     assert not stale.used
     assert vlm.prepare(VLMRequest("", None, (), SYSTEM_PROMPT)) is None  # no image: nothing to speculate on
+
+
+# --- the speculative answer (real time): begun on the early transcript, heard only once confirmed ----
+def run_live(bursts, script, duration=4.0, **config):
+    from pipelines.clock import WallClock
+
+    vlm = FakeVLM(reply=by_image)
+    speaker = MixSpeaker()
+    log = SessionLog(None)
+    session = Session(SessionConfig(wake_phrase="", **config),
+                      source=ScriptedSource(tone_track(duration, list(bursts)), scene((0, 0, 255))), vad=EnergyVAD(),
+                      asr=ScriptedASR(list(script)), vlm=vlm, tts=FakeTTS(), speaker=speaker, clock=WallClock(),
+                      log_=log)
+    session.run()
+    return log, vlm, speaker
+
+
+def test_an_answer_begun_early_is_silent_until_the_endpointer_confirms_it():
+    log, vlm, speaker = run_live([(1.0, 2.0)], [(1.5, "what colour is the square?")])
+    (turn,) = log.turns()
+    assert turn["speculation"]["answer"] == "begun on the early transcript"
+    assert len(vlm.requests) == 1  # one generation, not one early and one after the decision
+    decided = turn["heard_at"] + turn["latency"]["vad"]
+    # the endpointer's 0.5 s still ends the question (less one 32 ms chunk: this source hands a chunk
+    # over at its first sample's time, a microphone at its last)
+    assert turn["latency"]["vad"] >= 0.5 - 0.033
+    assert min(c.start for c in speaker.clips()) >= decided  # nothing was heard before the decision
+    off, _, _ = run_live([(1.0, 2.0)], [(1.5, "what colour is the square?")], speculative_answer=False)
+    assert off.turns()[0]["answer"] == turn["answer"]
+    assert off.turns()[0]["speculation"]["answer"] == "after the decision"
+
+
+def test_an_answer_begun_early_is_discarded_when_speech_resumes():
+    # 0.3 s inside the question: the early transcript ("what colour") starts an answer, then speech resumes
+    log, vlm, speaker = run_live([(1.0, 1.6), (1.9, 2.5)], [(1.2, "what colour"), (2.2, "is the square?")])
+    discards = [r for r in log.records if r["type"] == "speculative_answer"]
+    assert [d["why"] for d in discards] == ["speech resumed"] and discards[0]["end"] < 1.7
+    (turn,) = log.turns()  # one answer, to the whole question, not to its first half
+    assert turn["heard_at"] > 2.4 and not turn["cancelled"]
+    assert len(speaker.clips()) == len(turn["spoken"])  # the discarded answer never reached the speaker
