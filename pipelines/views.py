@@ -1,11 +1,22 @@
 """Contemplating's views: different looks at one question, as pure functions.
 
 Each of the K agents drafts from its own view, so their mistakes differ and agreement
-means something. A view is an image source (the best frame, a frame from another moment
-of the utterance window, a zoomed crop of the most detailed region) paired with an
+means something. A view is an image source (the best frame, a zoomed crop of the most
+detailed region, a frame from another moment of the utterance window) paired with an
 instruction (answer; describe first, then answer; say what is uncertain, then answer).
-The first views are one of each kind; more agents get further moments and crops, then
-every remaining pairing. Views repeat only when the pairings run out (no camera image).
+
+The order is chosen for diversity per vision encoding. The K drafts run as one batched
+generate that encodes each distinct image once (pipelines/vlm.py), and on a CPU an encoding
+is most of a prompt's cost and does not get cheaper in a batch, so views that share the
+best frame share its encoding. The first views are: the best frame; the zoomed crop (always
+a genuinely different look, and the one that reads small text); the best frame with
+"describe first"; another moment; the best frame with "list uncertainties". A moment is
+only taken when it shows a different view from the best frame and from the moments already
+taken (`vision.same_view`): in a static scene it is the same picture again, one more
+encoding that adds nothing, and the pairing falls through to the next one (so K=4 in a
+static scene is the best frame three ways plus the crop: two encodings, not three). More
+agents then get the other instructions on the images already in, then further crops and
+moments. Views repeat only when the pairings run out (no camera image).
 """
 from __future__ import annotations
 
@@ -14,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipelines.messages import FrameSnapshot
-from pipelines.vision import fit_for_model, sharpness
+from pipelines.vision import fit_for_model, same_view, sharpness
 
 # The instructions: plain format strings around the wearer's question.
 ANSWER = "{question}"
@@ -52,8 +63,15 @@ class _Source:
 
 def other_moments(frames: list[FrameSnapshot], start: float, end: float, best: FrameSnapshot, n: int,
                   min_gap: float = MIN_GAP) -> list[FrameSnapshot]:
-    """Up to n good frames from the question's window, each at least `min_gap` from the best
-    frame and from one another (best quality first: sharpness times exposure)."""
+    """Up to n good frames from the question's window that each show a different view: at
+    least `min_gap` from the best frame and from one another in time, and not the same view
+    as any of them (`vision.same_view`), best quality first (sharpness times exposure). Empty
+    for a static scene, however long the window.
+
+    The view check runs only on frames that pass the time check, in quality order, and stops
+    once n are found; a static scene checks every frame of the window (two colour thumbnails
+    a frame: 0.1-0.25 s for a 2 s window of 960 px frames at 30 fps, after the mode's cue).
+    """
     lo = min(start, end - LOOK_BACK) - MIN_GAP
     window = [f for f in frames if lo <= f.t <= end + MIN_GAP]
     top = max((f.sharpness for f in window), default=0.0) or 1.0
@@ -61,7 +79,8 @@ def other_moments(frames: list[FrameSnapshot], start: float, end: float, best: F
     for f in sorted(window, key=lambda f: (f.sharpness / top) * (0.25 + 0.75 * f.exposure), reverse=True):
         if len(picked) == n:
             break
-        if all(abs(f.t - other.t) >= min_gap for other in (best, *picked)):
+        if all(abs(f.t - other.t) >= min_gap for other in (best, *picked)) and \
+                not any(same_view(f.image, other.image) for other in (best, *picked)):
             picked.append(f)
     return picked
 
@@ -83,33 +102,33 @@ def build_views(k: int, *, image: np.ndarray | None, best: FrameSnapshot | None,
     `best` the same frame at camera resolution (zoomed crops come from it, not from the
     downscaled copy), `frames` the ring, `start`/`end` the question's speech window."""
     if image is None or best is None:  # no camera image: only the instructions can differ
-        sources = [_Source("no image", None)]
+        first, zooms, moments = _Source("no image", None), [], []
     else:
         extra = max(1, k // 3)
-        moments = [_Source("another moment", fit_for_model(f.image, image_side), MOMENT_NOTE, f.t)
-                   for f in other_moments(frames, start, end, best, extra)]
-        zooms = [_Source("zoomed detail", fit_for_model(best.image[y0:y1, x0:x1], image_side), ZOOM_NOTE, best.t)
-                 for x0, y0, x1, y1 in detail_boxes(best.image, extra)]
-        interleaved = []
-        for i in range(max(len(moments), len(zooms))):
-            interleaved += moments[i:i + 1] + zooms[i:i + 1]
-        sources = [_Source("best frame", image, "", best.t), *interleaved]
-        # numbered when a kind repeats, so the log tells the views apart
-        for kind in ("another moment", "zoomed detail"):
-            same = [i for i, s in enumerate(sources) if s.name == kind]
-            if len(same) > 1:
-                for j, i in enumerate(same, 1):
-                    sources[i] = _Source(f"{kind} {j}", sources[i].image, sources[i].note, sources[i].frame_time)
+        first = _Source("best frame", image, "", best.t)
+        crops = [best.image[y0:y1, x0:x1] for x0, y0, x1, y1 in detail_boxes(best.image, extra)]
+        zooms = _numbered([_Source("zoomed detail", fit_for_model(c, image_side), ZOOM_NOTE, best.t) for c in crops])
+        found = other_moments(frames, start, end, best, extra) if k > 3 else []  # fewer agents never reach one
+        moments = _numbered([_Source("another moment", fit_for_model(f.image, image_side), MOMENT_NOTE, f.t)
+                             for f in found])
 
     plain, describe, uncertain = INSTRUCTIONS
-    first = [(sources[0], plain)]
-    first += [(s, plain) for s in sources[1:3]]  # the first moment and the first crop
-    first += [(sources[0], describe), (sources[0], uncertain)]
-    rest = [(s, i) for s in sources for i in INSTRUCTIONS]
+    order = [(first, plain), *[(z, plain) for z in zooms[:1]], (first, describe), *[(m, plain) for m in moments[:1]],
+             (first, uncertain)]
+    # then the other instructions on the images already in, then further crops and moments
+    others = [s for i in range(max(len(zooms), len(moments))) for s in (*zooms[i:i + 1], *moments[i:i + 1])]
+    order += [(s, i) for s in others for i in INSTRUCTIONS]
     pairs: list[tuple[_Source, tuple[str, str]]] = []
-    for s, instruction in first + rest:
+    for s, instruction in order:
         if not any(s is t and instruction == j for t, j in pairs):
             pairs.append((s, instruction))
     views = [View("; ".join(p for p in (s.name, label) if p), s.image, s.note + text, s.frame_time)
              for s, (label, text) in pairs]
     return [views[i % len(views)] for i in range(k)]
+
+
+def _numbered(sources: list[_Source]) -> list[_Source]:
+    """Numbered when a kind repeats ("zoomed detail 1", "zoomed detail 2"), so the log tells the views apart."""
+    if len(sources) < 2:
+        return sources
+    return [_Source(f"{s.name} {j}", s.image, s.note, s.frame_time) for j, s in enumerate(sources, 1)]

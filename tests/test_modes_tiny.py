@@ -36,17 +36,21 @@ def vlm(model_dir):
     return vlm
 
 
-def frames() -> list[FrameSnapshot]:
+def frames(turned_before: float | None = 1.5) -> list[FrameSnapshot]:
+    """Noise frames (one view: their thumbnails are all mid-grey), darker before `turned_before`
+    (another view: the wearer was looking elsewhere while asking)."""
     rng = np.random.default_rng(0)
     out = []
     for t in np.arange(0.0, 3.01, 0.25):
         img = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+        if turned_before is not None and t < turned_before:
+            img //= 4
         out.append(FrameSnapshot(float(t), img, sharpness(img), exposure(img)))
     return out
 
 
-def context(vlm, agents=4) -> ModeContext:
-    ring = frames()
+def context(vlm, agents=4, turned_before: float | None = 1.5) -> ModeContext:
+    ring = frames(turned_before)
     best = ring[10]
     request = VLMRequest("what is this?", fit_for_model(best.image), (), "Answer briefly.", 8)
     return ModeContext(vlm, request, threading.Event(), lambda text: None, frames=ring, best=best, start=1.0,
@@ -79,18 +83,23 @@ class Recorder:
         self.handle.remove()
 
 
-def test_contemplating_is_one_batched_generation_of_k_then_one_aggregation(vlm):
+@pytest.mark.parametrize("turned_before, encoded", [
+    (1.5, 3),  # best frame (for two views), zoomed detail, another moment
+    (None, 2),  # a static scene: best frame (for three views), zoomed detail
+])
+def test_contemplating_is_one_batched_generation_of_k_then_one_aggregation(vlm, turned_before, encoded):
     rec = Recorder(vlm.model)
     images = []
     vision = vlm.model.model.vision_model.register_forward_pre_hook(
         lambda module, args, kwargs: images.append(kwargs["pixel_values"].shape[0]), with_kwargs=True)
     try:
-        result = modes.answer("contemplating", context(vlm, agents=4))
+        result = modes.answer("contemplating", context(vlm, agents=4, turned_before=turned_before))
     finally:
         rec.close()
         vision.remove()
     assert rec.generates == [4, 1]  # no sequential per-draft generate
-    assert images == [3]  # best frame, another moment, zoomed detail: the best frame is encoded once for two views
+    assert images == [encoded]  # one vision call for the batch; each distinct image encoded once
+    assert ("another moment" in [d["view"] for d in result.extra["drafts"]]) == (turned_before is not None)
     drafts, aggregation = rec.forwards
     assert len(drafts) == modes.DRAFT_TOKENS and set(drafts) == {4}  # every draft step carries all K rows
     assert set(aggregation) == {1}
