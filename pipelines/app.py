@@ -25,7 +25,7 @@ from pipelines.models import ModelChoice, ModelUnavailable, choose
 from pipelines.session import Session, SessionConfig
 from pipelines.tts import Pyttsx3TTS
 from pipelines.vad import EndpointConfig, SileroVAD
-from pipelines.vlm import HFVLM, VLMConfig
+from pipelines.vlm import HFVLM, VLMConfig, default_dtype
 
 RANDOM_BANNER = "RANDOM WEIGHTS: wiring smoke run, answers are noise"
 
@@ -121,7 +121,7 @@ def load_models(choice: ModelChoice, opts: AssistantOptions):
     asr_config = ASRConfig(model=choice.asr, language=opts.language, task="translate" if opts.translate else "transcribe",
                            cpu_threads=threads)
     whisper = FasterWhisper(asr_config)
-    vlm = HFVLM(VLMConfig(model=choice.vlm))
+    vlm = HFVLM(VLMConfig(model=choice.vlm, dtype=default_dtype()))
     whisper.setup()
     vlm.setup()
     return ASRStage(whisper, asr_config), vlm
@@ -135,7 +135,7 @@ def stages(opts: AssistantOptions, asr=None, vlm=None) -> tuple[object, object, 
             real_asr, real_vlm = load_models(choice, opts)
         except ModelUnavailable as err:
             raise UsageError(str(err)) from err
-        return asr or real_asr, vlm or real_vlm, choice.describe()
+        return asr or real_asr, vlm or real_vlm, {**choice.describe(), "dtype": real_vlm.config.dtype}
     return asr, vlm, {"vlm": type(vlm).__name__, "asr": type(getattr(asr, "model", asr)).__name__,
                       "random_weights": False, "fake": True}
 

@@ -2,7 +2,7 @@
 
     python -m pipelines.bench [--out DIR] [--asr tiny|base] [--dtype float32|bfloat16|both]
                               [--questions N] [--first-chunk-words N] [--silence S] [--pause S] [--tiny]
-                              [--no-speculative-vision] [--no-early-asr]
+                              [--no-speculative-vision] [--no-early-asr] [--no-speculative-answer]
 
 A generated scenario (pipelines/bench_scenario.py: espeak-ng questions with pauses, OpenCV
 frames) is played into the real `Session` at 1x on a `WallClock`. Real time, not the fast
@@ -53,6 +53,7 @@ from glasses.speaker import MixSpeaker
 from pipelines.bench_scenario import ANSWER, QUESTIONS, PacedSource, Scenario, make_scenario
 from pipelines.messages import SAMPLE_RATE, VLMRequest
 from pipelines.text import clean_for_speech, first_piece
+from pipelines.vlm import cpu_has_bf16  # noqa: F401 - bench_modes and the bf16 skip use it from here
 
 CACHE_VERSION = "bench-v1"  # bump when the model recipe changes, so stale folders are not reused
 ASR_TOKENS = 12  # Whisper's decode is capped here: about the tokens of a short spoken question
@@ -74,6 +75,7 @@ class BenchOptions:
     threads: int = 2
     speculative_vision: bool = True
     early_asr: bool = True
+    speculative_answer: bool = True
 
 
 # --- models ----------------------------------------------------------------------------
@@ -116,15 +118,6 @@ def bench_models(opts: BenchOptions) -> tuple[Path, Path]:
 
     return (_ensure(root / f"smolvlm-256m-{tag}", vlm),
             _ensure(root / f"whisper-{opts.asr}", lambda d: build_whisper(d, opts.asr)))
-
-
-def cpu_has_bf16() -> bool:
-    """bf16 matmuls are only fast with AVX512-BF16 or AMX; elsewhere they are emulated and slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class ForceTokens:
@@ -320,7 +313,7 @@ def run_config(opts: BenchOptions, dtype: str) -> dict:
     endpoint = EndpointConfig() if opts.silence is None else EndpointConfig(silence=opts.silence)
     config = SessionConfig(wake_phrase="", max_new_tokens=len(ids), first_chunk_words=first_words,
                            history_turns=0, endpoint=endpoint, speculative_vision=opts.speculative_vision,
-                           early_asr=opts.early_asr,
+                           early_asr=opts.early_asr, speculative_answer=opts.speculative_answer,
                            models={"vlm": str(vlm_dir), "asr": str(asr_dir), "dtype": dtype, "random_weights": True})
     asr = ScenarioASR(ASRStage(whisper, asr_config), scenario, clock)
     idle = measure_idle(opts, config, asr.stage, vlm, tts)
@@ -354,6 +347,7 @@ def run_config(opts: BenchOptions, dtype: str) -> dict:
         "prompt_tokens": prompt_tokens, "answer_tokens": len(ids), "first_chunk_tokens": need,
         "first_chunk_text": first_text, "silence": endpoint.silence, "first_chunk_words": first_words,
         "speculative_vision": opts.speculative_vision, "early_asr": opts.early_asr,
+        "speculative_answer": opts.speculative_answer,
         "scenario": {"duration": scenario.duration, "questions": [asdict(q) for q in scenario.questions]},
         "idle": idle,
         "session": {"wall_s": session_wall, "cpu_s": session_cpu, "device_cpu_s": source.device_cpu_s,
@@ -617,6 +611,8 @@ def parse(argv) -> BenchOptions:
                    help="encode the frame after the question, not while it is spoken (before/after figures)")
     p.add_argument("--no-early-asr", action="store_true",
                    help="transcribe when the endpointer decides, not when the silence begins")
+    p.add_argument("--no-speculative-answer", action="store_true",
+                   help="start the answer when the endpointer decides, not on the early transcript")
     a = p.parse_args(argv)
     questions = a.questions if a.questions is not None else (2 if a.tiny else 10)
     if questions < 1 or (a.first_chunk_words or 0) < 0 or (a.silence is not None and a.silence <= 0):
@@ -624,7 +620,8 @@ def parse(argv) -> BenchOptions:
     dtypes = ("float32",) if a.tiny else (("float32", "bfloat16") if a.dtype == "both" else (a.dtype,))
     pause = a.pause if a.pause is not None else (1.0 if a.tiny else 7.0)
     return BenchOptions(a.out, a.asr, dtypes, questions, a.first_chunk_words, a.silence, pause, a.tiny,
-                        speculative_vision=not a.no_speculative_vision, early_asr=not a.no_early_asr)
+                        speculative_vision=not a.no_speculative_vision, early_asr=not a.no_early_asr,
+                        speculative_answer=not a.no_speculative_answer)
 
 
 def main(argv=None) -> int:
@@ -661,6 +658,7 @@ def main(argv=None) -> int:
         "gpu": "none", "date": dt.date.today().isoformat(), "asr": opts.asr, "tiny": opts.tiny,
         "first_chunk_words": opts.first_chunk_words, "pause": opts.pause, "questions": opts.questions,
         "speculative_vision": opts.speculative_vision, "early_asr": opts.early_asr,
+        "speculative_answer": opts.speculative_answer,
         "clock": "WallClock (1x, real time)", "skipped": skipped, "others_before_cores": busy,
     })
     chart = bench_report.waterfall(report, opts.out / "waterfall.png")

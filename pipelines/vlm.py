@@ -84,6 +84,24 @@ class Prefix:
                 and tuple(request.history) == self.history)
 
 
+def cpu_has_bf16() -> bool:
+    """bf16 matmuls are only fast with AVX512-BF16 or AMX; elsewhere they are emulated and slow."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def default_dtype(device: str = "cpu") -> str:
+    """The app's dtype: bfloat16 where it is fast (a GPU, or a CPU with AMX / AVX512-BF16: vision
+    and prefill take half the time, see BENCHMARKS.md), float32 elsewhere (emulated bf16 is slow)."""
+    if device.startswith("cuda"):
+        return "bfloat16"
+    return "bfloat16" if cpu_has_bf16() else "float32"
+
+
 def build_messages(request: VLMRequest) -> list[dict]:
     """Chat messages in the processor's format: system, recent turns, then image + question."""
     messages = []

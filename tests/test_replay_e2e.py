@@ -51,7 +51,7 @@ def test_replay_hears_the_question_answers_and_writes_everything(clip, tmp_path)
     assert 1.5 <= turn["frame_time"] <= turn["heard_at"] + 0.1 and turn["frame_sharpness"] > 0
     lat = turn["latency"]
     assert set(lat) == {"vad", "asr", "vlm_first_token", "vlm_total", "tts_first_audio", "voice_to_voice"}
-    assert 0.55 <= lat["vad"] <= 0.7  # the default 0.6 s endpointing silence
+    assert 0.45 <= lat["vad"] <= 0.6  # the default 0.5 s endpointing silence
     assert lat["voice_to_voice"] >= lat["vad"] + lat["tts_first_audio"] > 0
     assert turn["models"]["fake"] is True
     assert [s["text"] for s in turn["spoken"]][0] == "The square is red."
