@@ -113,6 +113,7 @@ class FrameSnapshot:
     image: np.ndarray  # (H, W, 3) uint8 BGR
     sharpness: float
     exposure: float
+    thumb: np.ndarray | None = field(default=None, repr=False, compare=False)  # vision.thumbnail, made once
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipelines.messages import FrameSnapshot
-from pipelines.vision import same_view
+from pipelines.vision import same_frame_view
 
 
 @dataclass
@@ -41,6 +41,6 @@ def judge(spec: Speculation | None, start: float, frame: FrameSnapshot | None, c
         return "new", "prepared for another utterance"
     if spec.context != context:
         return "redo", "the conversation changed"
-    if spec.frame is frame or same_view(spec.frame.image, frame.image):
+    if same_frame_view(spec.frame, frame):
         return "keep", "same view"
     return "redo", "the view changed"

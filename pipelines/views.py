@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipelines.messages import FrameSnapshot
-from pipelines.vision import fit_for_model, same_view, sharpness
+from pipelines.vision import fit_for_model, same_frame_view, sharpness
 
 # The instructions: plain format strings around the wearer's question.
 ANSWER = "{question}"
@@ -69,8 +69,8 @@ def other_moments(frames: list[FrameSnapshot], start: float, end: float, best: F
     for a static scene, however long the window.
 
     The view check runs only on frames that pass the time check, in quality order, and stops
-    once n are found; a static scene checks every frame of the window (two colour thumbnails
-    a frame: 0.1-0.25 s for a 2 s window of 960 px frames at 30 fps, after the mode's cue).
+    once n are found; a static scene checks every frame of the window, from the thumbnails
+    made when each frame was scored.
     """
     lo = min(start, end - LOOK_BACK) - MIN_GAP
     window = [f for f in frames if lo <= f.t <= end + MIN_GAP]
@@ -80,7 +80,7 @@ def other_moments(frames: list[FrameSnapshot], start: float, end: float, best: F
         if len(picked) == n:
             break
         if all(abs(f.t - other.t) >= min_gap for other in (best, *picked)) and \
-                not any(same_view(f.image, other.image) for other in (best, *picked)):
+                not any(same_frame_view(f, other) for other in (best, *picked)):
             picked.append(f)
     return picked
 

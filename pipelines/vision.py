@@ -30,17 +30,28 @@ def exposure(image_bgr: np.ndarray, grey: np.ndarray | None = None) -> float:
     return max(0.0, 1.0 - 2.0 * abs(mean - 0.5)) * (1.0 - clipped)
 
 
-def _small_grey(image_bgr: np.ndarray) -> np.ndarray:
+def _small(image_bgr: np.ndarray) -> np.ndarray:
     h, w = image_bgr.shape[:2]
     scale = _SCORE_SIDE / max(h, w)
     if scale < 1:
         image_bgr = cv2.resize(image_bgr, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
+    return image_bgr
+
+
+def _grey(small: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+
+
+def _small_grey(image_bgr: np.ndarray) -> np.ndarray:
+    return _grey(_small(image_bgr))
 
 
 def score(frame: VideoFrame) -> FrameSnapshot:
-    grey = _small_grey(frame.image)  # once: every camera frame is scored, so an idle session pays for it
-    return FrameSnapshot(frame.t, frame.image, sharpness(frame.image, grey), exposure(frame.image, grey))
+    # One small copy serves every score: each camera frame is scored, so an idle session pays for it.
+    small = _small(frame.image)
+    grey = _grey(small)
+    return FrameSnapshot(frame.t, frame.image, sharpness(frame.image, grey), exposure(frame.image, grey),
+                         _thumb_of_small(small))
 
 
 def pick_frame(
@@ -71,11 +82,15 @@ def pick_frame(
 SAME_VIEW_DIFF = 8.0  # mean absolute difference (0-255) of 32 px colour thumbnails below which two frames show one view
 
 
-def thumbnail(image: np.ndarray, side: int = 32) -> np.ndarray:
+def thumbnail(image: np.ndarray) -> np.ndarray:
     """A tiny blurred copy: what stays when small motion, noise and compression are gone.
     In colour, so a red thing swapped for a blue one of the same brightness still counts."""
-    small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
-    return cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
+    return _thumb_of_small(_small(image))
+
+
+def _thumb_of_small(small: np.ndarray, side: int = 32) -> np.ndarray:
+    # from the 256 px scoring copy, so that a thumbnail made when scoring equals one made later
+    return cv2.GaussianBlur(cv2.resize(small, (side, side), interpolation=cv2.INTER_AREA), (3, 3), 0).astype(np.float32)
 
 
 def same_view(a: np.ndarray, b: np.ndarray, max_diff: float = SAME_VIEW_DIFF) -> bool:
@@ -85,6 +100,15 @@ def same_view(a: np.ndarray, b: np.ndarray, max_diff: float = SAME_VIEW_DIFF) ->
     if a is b:
         return True
     return float(np.abs(thumbnail(a) - thumbnail(b)).mean()) <= max_diff
+
+
+def same_frame_view(a: FrameSnapshot, b: FrameSnapshot, max_diff: float = SAME_VIEW_DIFF) -> bool:
+    """`same_view` for scored frames, from the thumbnails made when they were scored."""
+    if a is b:
+        return True
+    ta = a.thumb if a.thumb is not None else thumbnail(a.image)
+    tb = b.thumb if b.thumb is not None else thumbnail(b.image)
+    return float(np.abs(ta - tb).mean()) <= max_diff
 
 
 def fit_for_model(image_bgr: np.ndarray, max_side: int = 512) -> np.ndarray:

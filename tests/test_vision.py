@@ -60,3 +60,14 @@ def test_ring_is_bounded():
         ring.add(VideoFrame(i * 0.1, scene()))
     assert [round(f.t, 1) for f in ring.snapshot()] == [0.2, 0.3, 0.4]
     assert ring.dropped == 2 and ring.latest().t == 0.4
+
+
+def test_scoring_keeps_the_thumbnail_that_same_view_would_make():
+    from pipelines.messages import VideoFrame
+    from pipelines.vision import same_frame_view, score, thumbnail
+
+    img = np.random.default_rng(5).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    snap = score(VideoFrame(1.0, img))
+    assert snap.thumb is not None and np.array_equal(snap.thumb, thumbnail(img))  # made once, at scoring
+    darker = score(VideoFrame(1.1, (img * 0.5).astype(np.uint8)))
+    assert same_frame_view(snap, score(VideoFrame(1.2, img.copy()))) and not same_frame_view(snap, darker)
