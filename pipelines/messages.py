@@ -50,6 +50,14 @@ class Utterance:
 
 
 @dataclass(frozen=True)
+class SpeechOnset:
+    """Speech has lasted long enough to be speech (not a click): speculation may start."""
+
+    start: float
+    t: float
+
+
+@dataclass(frozen=True)
 class SpeechPaused:
     """Silence began inside an utterance: the question may be over (speculation starts here)."""
 

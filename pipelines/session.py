@@ -7,7 +7,7 @@
                                  control (this thread): decide ─▶ turn: VLM stream ─▶ sentences ─▶ TTS ─▶ speaker
 
 Speculation (live and replay alike; `speculative_vision` and `early_asr` turn it off). When speech has gone
-on for a moment, control picks the frame and a "prepare" thread has the VLM encode it and
+on for a moment (the endpointer's 0.25 s onset; 0.4 s over an answer), control picks the frame and a "prepare" thread has the VLM encode it and
 pre-fill the prompt up to the question (pipelines/speculate.py); the pause that may end
 the question re-checks the pick. Once that pause has lasted `utterance_tail`, the hearing
 thread sends the utterance to ASR early (EarlyASR); if the endpointer then ends the same
@@ -48,7 +48,8 @@ from pipelines.audio import AudioHistory
 from pipelines.clock import since
 from pipelines import modes
 from pipelines.messages import (
-    SAMPLE_RATE, AudioChunk, DisplayState, EndOfStream, FrameSnapshot, ModeSwitch, PushToTalk, SpeechPaused,
+    SAMPLE_RATE, AudioChunk, DisplayState, EndOfStream, FrameSnapshot, ModeSwitch, PushToTalk, SpeechOnset,
+    SpeechPaused,
     SpeechResumed, SpeechStarted, StageError, Transcript, TypedQuestion, Utterance, VideoFrame, VLMRequest,
 )
 from pipelines.modes import ModeContext
@@ -319,6 +320,7 @@ class Session:
                 for ev in ([] if ptt_start is not None else endpointer.update(prob, t)):
                     if ev.kind == "start":
                         barge_sent = False
+                        self._put(self.control_q, SpeechOnset(ev.t, ev.detected_at))
                     elif ev.kind == "pause":
                         paused_at = ev.t
                         self._put(self.control_q, SpeechPaused(endpointer.speech_start, ev.t))
@@ -404,6 +406,9 @@ class Session:
                 return
             if isinstance(ev, SpeechStarted):
                 self._on_speech_started(ev)
+            elif isinstance(ev, SpeechOnset):
+                if not self._busy(ev.t):  # over an answer it may be a backchannel: wait for barge-in's 0.4 s
+                    self._speculate(ev.start, ev.t)
             elif isinstance(ev, SpeechPaused):
                 self._speculate(ev.start, ev.end)
             elif isinstance(ev, Transcript) and ev.early_asr == "early":
@@ -459,9 +464,10 @@ class Session:
         cfg = self.config
         if not cfg.speculative_vision or not hasattr(self.vlm, "prepare") or (self._busy(end) and not cfg.barge_in):
             return  # (an answer still playing would lose its CPU to a guess)
-        # Only frames up to `end`: in a fast replay the camera may be ahead of the hearing thread,
-        # and a pick that depended on how far ahead would make the replay differ run to run.
-        frame = self._pick([f for f in self.ring.snapshot() if f.t <= end], start, end)
+        # Only frames from the question itself: not before it began (the pick at onset would take one
+        # from before the question), and not after `end` (in a fast replay the camera may be ahead of the
+        # hearing thread, and a pick that depended on how far ahead would differ run to run).
+        frame = self._pick([f for f in self.ring.snapshot() if start <= f.t <= end], start, end)
         context = self._context()
         verdict, _ = judge(self.spec, start, frame, context)
         if verdict in ("keep", "none"):
