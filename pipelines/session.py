@@ -6,10 +6,10 @@
                                                                         │
                                  control (this thread): decide ─▶ turn: VLM stream ─▶ sentences ─▶ TTS ─▶ speaker
 
-Speculation (live and replay alike; `speculative_vision` and `early_asr` turn it off). When speech has gone
-on for a moment (the endpointer's 0.25 s onset; 0.4 s over an answer), control picks the frame and a "prepare" thread has the VLM encode it and
-pre-fill the prompt up to the question (pipelines/speculate.py); the pause that may end
-the question re-checks the pick. Once that pause has lasted `utterance_tail`, the hearing
+Speculation (live and replay alike; `speculative_vision` and `early_asr` turn it off). Once speech
+has gone on for a moment (the endpointer's 0.25 s onset; 0.4 s over an answer), control picks
+the frame and a "prepare" thread has the VLM encode it and pre-fill the prompt up to the
+question (pipelines/speculate.py); the pause that may end the question re-checks the pick. Once that pause has lasted `utterance_tail`, the hearing
 thread sends the utterance to ASR early (EarlyASR); if the endpointer then ends the same
 utterance, its transcript is already there. Both are checked when used and redone when
 the frame or the speech changed, so answers are the same with or without them. Live and at
@@ -49,8 +49,7 @@ from pipelines.clock import since
 from pipelines import modes
 from pipelines.messages import (
     SAMPLE_RATE, AudioChunk, DisplayState, EndOfStream, FrameSnapshot, ModeSwitch, PushToTalk, SpeechOnset,
-    SpeechPaused,
-    SpeechResumed, SpeechStarted, StageError, Transcript, TypedQuestion, Utterance, VideoFrame, VLMRequest,
+    SpeechPaused, SpeechResumed, SpeechStarted, StageError, Transcript, TypedQuestion, Utterance, VideoFrame, VLMRequest,
 )
 from pipelines.modes import ModeContext
 from pipelines.speculate import Speculation, judge
@@ -602,12 +601,12 @@ class Session:
 
     def _judge_speculation(self, turn: Turn, frame: FrameSnapshot | None) -> dict:
         """What became of the speculation for this question (logged with the turn)."""
-        asr = (turn.early_asr or "none") if self.config.early_asr else "off"
-        if not self.config.speculative_vision or not hasattr(self.vlm, "prepare"):
-            return {"vision": "off", "asr": asr, "answer": "begun on the early transcript" if turn.heard else "after the decision"}
-        verdict, why = judge(turn.spec, turn.start, frame, self._context())
-        out = {"vision": {"keep": "reused", "redo": "redone"}.get(verdict, "none"), "why": why, "asr": asr,
+        out = {"asr": (turn.early_asr or "none") if self.config.early_asr else "off",
                "answer": "begun on the early transcript" if turn.heard else "after the decision"}
+        if not self.config.speculative_vision or not hasattr(self.vlm, "prepare"):
+            return {"vision": "off", **out}
+        verdict, why = judge(turn.spec, turn.start, frame, self._context())
+        out.update(vision={"keep": "reused", "redo": "redone"}.get(verdict, "none"), why=why)
         if turn.spec is not None and verdict != "new":
             out["redone_while_speaking"] = turn.spec.redone
         return out
