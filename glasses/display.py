@@ -20,7 +20,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from pipelines.messages import DisplayState
+from core.messages import DisplayState
 
 __all__ = ["draw_overlay", "wrap_text", "state_at", "light_pixel_box", "ascii_safe"]
 

@@ -6,7 +6,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from pipelines.messages import SAMPLE_RATE, AudioChunk, VideoFrame
+from core.messages import SAMPLE_RATE, AudioChunk, VideoFrame
 
 
 @dataclass
@@ -134,7 +134,7 @@ class RecordingSpeaker:
         self._clips: list[list] = []  # [start, samples16k, text]
 
     def play(self, audio, at: float) -> tuple[float, float]:
-        from pipelines.audio import resample
+        from core.audio import resample
 
         samples = resample(audio.samples, audio.rate, SAMPLE_RATE)
         with self._lock:

@@ -24,8 +24,8 @@ from typing import Callable
 
 import numpy as np
 
-from pipelines.audio import resample
-from pipelines.messages import AudioChunk, DisplayState, ModeSwitch, PushToTalk, SpeechAudio, VideoFrame
+from core.audio import resample
+from core.messages import AudioChunk, DisplayState, ModeSwitch, PushToTalk, SpeechAudio, VideoFrame
 
 log = logging.getLogger("live")
 

@@ -40,8 +40,8 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from pipelines.audio import resample
-from pipelines.messages import SAMPLE_RATE
+from core.audio import resample
+from core.messages import SAMPLE_RATE
 
 CHUNK = 512  # samples per chunk (32 ms), one Silero VAD window
 QUEUE_CHUNKS = 64  # ~2 s of slack between the callback and the session
@@ -140,7 +140,7 @@ def array_chunks(audio: np.ndarray) -> Iterator[np.ndarray]:
 def file_microphone(path: str | Path) -> PacedMicrophone:
     """An audio (or video) file's sound, decoded lazily by PyAV, as a real-time microphone."""
     from glasses.recorded import MediaError, RecordedSource
-    from pipelines.messages import AudioChunk
+    from core.messages import AudioChunk
 
     try:
         source = RecordedSource(path, chunk_samples=CHUNK)

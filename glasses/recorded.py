@@ -25,7 +25,7 @@ import av
 import cv2
 import numpy as np
 
-from pipelines.messages import SAMPLE_RATE, AudioChunk, VideoFrame
+from core.messages import SAMPLE_RATE, AudioChunk, VideoFrame
 
 PROBE_PACKETS = 2000  # packets read to find each stream's first decodable frame: bounds probe() on junk
 MAX_SKEW = 2.0  # s: one stream may run this far ahead of the other in the file before we stop waiting

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from glasses.display import draw_overlay, state_at
-from pipelines.messages import DisplayState
+from core.messages import DisplayState
 
 __all__ = ["render_annotated", "mix_speech", "OUT_RATE"]
 

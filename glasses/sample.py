@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 
-from pipelines.audio import read_wav, resample, write_wav  # re-exported: tests use them from here
+from core.audio import read_wav, resample, write_wav  # re-exported: tests use them from here
 
 __all__ = ["SAMPLE_QUESTION", "make_clip", "make_sample_clip", "read_wav", "speak_to_wav", "write_wav"]
 

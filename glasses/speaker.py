@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.messages import SpeechAudio
+from core.messages import SpeechAudio
 
 
 @dataclass

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from glasses.display import draw_overlay
-from pipelines.messages import DisplayState
+from core.messages import DisplayState
 
 
 def xcb_clash() -> bool:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pipelines.messages import Transcript, Utterance
+from core.messages import Transcript, Utterance
 from pipelines.models import unavailable
 from pipelines.wake import normalise
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from typing import Callable
 
-from pipelines.messages import FrameSnapshot, VLMRequest
+from core.messages import FrameSnapshot, VLMRequest
 from pipelines.views import View, build_views
 from pipelines.wake import normalise
 
@@ -67,7 +67,7 @@ DRAFT_TOKENS = 64  # per draft: a short answer, or a sentence of description plu
 # --- the cue rule ----------------------------------------------------------------------
 CUE_AFTER = 1.5  # seconds after the question by which the wearer should hear something
 # Priors for predicting the first sound before any token has been seen: SmolVLM-256M, fp32,
-# one 512 px image, 2 CPU cores (pipelines/bench_modes.py). Once tokens flow, the observed
+# one 512 px image, 2 CPU cores (benchmarks/modes.py). Once tokens flow, the observed
 # rate replaces the per-token prior. A faster machine sets lower ones in ModeContext.
 EXPECT_FIRST_TOKEN = 1.3  # seconds: vision tower and prefill, per prompt
 EXPECT_TOKEN_S = 0.04  # seconds per generated token

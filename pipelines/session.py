@@ -44,10 +44,10 @@ from typing import Callable
 import numpy as np
 
 from pipelines.asr import EarlyASR
-from pipelines.audio import AudioHistory
-from pipelines.clock import since
+from core.audio import AudioHistory
+from core.clock import since
 from pipelines import modes
-from pipelines.messages import (
+from core.messages import (
     SAMPLE_RATE, AudioChunk, DisplayState, EndOfStream, FrameSnapshot, ModeSwitch, PushToTalk, SpeechOnset,
     SpeechPaused, SpeechResumed, SpeechStarted, StageError, Transcript, TypedQuestion, Utterance, VideoFrame, VLMRequest,
 )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.messages import FrameSnapshot
+from core.messages import FrameSnapshot
 from pipelines.vision import same_frame_view
 
 

@@ -4,17 +4,36 @@ pyttsx3 hangs when its engine is created in one thread and run in another, or ru
 several threads, and its `say()` cannot be stopped or routed to a chosen device. So one
 thread creates and owns the engine and only ever renders to a file; playback (and
 cutting it short on barge-in) belongs to the speaker port.
+
+Each piece is a `concurrent.futures.Future`, and the worker follows its protocol: it
+claims a piece with `set_running_or_notify_cancel()` before rendering it, so a piece
+cancelled in the queue is dropped without a sound and a piece being rendered can no
+longer be cancelled (the session's playback gate drops its audio instead). A piece that
+fails (espeak writes nothing for it) gets the exception on its own future; the worker
+lives on for the next one.
+
+The WAVs go to a folder named after this process (`glasses-tts-PID-*`), removed on close.
+A process that was killed cannot remove its folder, so each start removes the folders of
+processes that no longer run.
 """
 from __future__ import annotations
 
+import logging
+import os
 import queue
+import shutil
 import tempfile
 import threading
+from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
 
-from pipelines.audio import read_wav
-from pipelines.messages import SpeechAudio
+from core.audio import read_wav
+from core.messages import SpeechAudio
+
+log = logging.getLogger("tts")
+
+PREFIX = "glasses-tts-"
 
 
 def _quiet_espeak_driver() -> None:
@@ -30,16 +49,47 @@ def _quiet_espeak_driver() -> None:
     driver.print = lambda *args, **kwargs: None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_folders(root: str | Path | None = None) -> int:
+    """Remove the WAV folders left by killed processes; returns how many went."""
+    root = Path(root or tempfile.gettempdir())
+    removed = 0
+    try:
+        entries = list(root.glob(PREFIX + "*"))
+    except OSError:
+        return 0
+    for path in entries:
+        pid = path.name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class Pyttsx3TTS:
     def __init__(self, rate_wpm: int = 185, voice: str | None = None):
         self.rate_wpm = rate_wpm
         self.voice = voice
         self._requests: queue.Queue = queue.Queue(maxsize=64)
         self._thread: threading.Thread | None = None
-        self._dir = tempfile.TemporaryDirectory(prefix="glasses-tts-")
+        self._dir: tempfile.TemporaryDirectory | None = None
         self._ready: Future = Future()
+        self.rendered: deque[str] = deque(maxlen=100)  # recent texts rendered (tests, the soak)
+        self.skipped = 0  # pieces cancelled before they were rendered
+        self.failed = 0  # pieces the engine could not render
 
     def setup(self) -> None:
+        remove_stale_folders()
+        self._dir = tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-")
         self._thread = threading.Thread(target=self._run, name="tts-pyttsx3", daemon=True)
         self._thread.start()
         try:
@@ -72,7 +122,8 @@ class Pyttsx3TTS:
             if item is None:
                 break
             text, future = item
-            if future.cancelled():
+            if not future.set_running_or_notify_cancel():
+                self.skipped += 1  # cancelled while queued: never rendered, never heard
                 continue
             try:
                 path = Path(self._dir.name) / f"s{n}.wav"
@@ -86,9 +137,13 @@ class Pyttsx3TTS:
                     raise RuntimeError("espeak-ng wrote no audio for this text")
                 samples, rate = read_wav(path)
                 path.unlink(missing_ok=True)
-                future.set_result(SpeechAudio(text, samples, rate))
-            except BaseException as err:
+            except Exception as err:  # noqa: BLE001 - this piece failed; the next one may not
+                self.failed += 1
+                log.warning("could not speak %r: %s", text[:60], err)
                 future.set_exception(err)
+                continue
+            self.rendered.append(text)
+            future.set_result(SpeechAudio(text, samples, rate))
 
     def submit(self, text: str) -> Future:
         """Queue `text`; the future resolves to SpeechAudio (cancel it to skip the work)."""
@@ -98,6 +153,15 @@ class Pyttsx3TTS:
 
     def close(self) -> None:
         if self._thread and self._thread.is_alive():
+            while True:  # pieces still queued will never be rendered: cancel them, so no one waits
+                try:
+                    item = self._requests.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[1].cancel()
             self._requests.put(None)
             self._thread.join(timeout=5)
-        self._dir.cleanup()
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None

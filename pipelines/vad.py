@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.messages import SAMPLE_RATE
+from core.messages import SAMPLE_RATE
 
 WINDOW = 512  # samples per Silero decision at 16 kHz (32 ms)
 _CONTEXT = 64

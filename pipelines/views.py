@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.messages import FrameSnapshot
+from core.messages import FrameSnapshot
 from pipelines.vision import fit_for_model, same_frame_view, sharpness
 
 # The instructions: plain format strings around the wearer's question.

@@ -12,7 +12,7 @@ from collections import deque
 import cv2
 import numpy as np
 
-from pipelines.messages import FrameSnapshot, VideoFrame
+from core.messages import FrameSnapshot, VideoFrame
 
 _SCORE_SIDE = 256  # score on a small copy: cheap, and comparable across resolutions
 

@@ -21,11 +21,11 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 
-from pipelines.messages import VLMRequest
+from core.messages import VLMRequest
 from pipelines.models import unavailable
 
 SYSTEM_PROMPT = (
@@ -320,56 +320,3 @@ def _cancelled(cancel: threading.Event):
             return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
 
     return Cancelled()
-
-
-class FakeVLM:
-    """Scripted answers for tests and benchmarks: yields words with an optional delay.
-
-    `reply(request) -> str`, when given, answers each request (a draft per view, a reasoning
-    stream then a final answer); otherwise every request gets `answer`. `requests` records
-    what stream() was asked, `batches` what generate_batch() was asked.
-    """
-
-    def __init__(self, answer: str = "It is a red square.", delay: float = 0.0, first_delay: float = 0.0,
-                 reply: Callable[[VLMRequest], str] | None = None):
-        self.answer = answer
-        self.delay = delay
-        self.first_delay = first_delay
-        self.reply = reply
-        self.requests: list[VLMRequest] = []
-        self.batches: list[list[VLMRequest]] = []
-        self.prepared: list[VLMRequest] = []  # what prepare() was asked (speculative vision)
-        self.prepare_delay = 0.0
-
-    def prepare(self, request: VLMRequest) -> Prefix | None:
-        """Speculative vision without a model: records the request, returns a Prefix that fits it."""
-        self.prepared.append(request)
-        time.sleep(self.prepare_delay)
-        if request.image is None:
-            return None
-        return Prefix(request.system, tuple(request.history), request.image, None, None, "", "")
-
-    def _text(self, request: VLMRequest) -> str:
-        return self.reply(request) if self.reply else self.answer
-
-    def stream(self, request: VLMRequest, cancel: threading.Event) -> Iterator[str]:
-        self.requests.append(request)
-        time.sleep(self.first_delay)
-        for word in self._text(request).split(" "):
-            if cancel.is_set():
-                return
-            time.sleep(self.delay)
-            yield word + " "
-
-    def generate_batch(self, requests: list[VLMRequest], cancel: threading.Event,
-                       max_new_tokens: int | None = None, min_new_tokens: int | None = None) -> list[str]:
-        """Every row advances one word per step, as in a batched generate; cancel stops them all."""
-        self.batches.append(list(requests))
-        words = [self._text(r).split(" ") for r in requests]
-        longest = max(map(len, words), default=0)
-        time.sleep(self.first_delay)
-        done = 0
-        while done < longest and not cancel.is_set():
-            time.sleep(self.delay)
-            done += 1
-        return [" ".join(w[:done]) for w in words]

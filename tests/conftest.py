@@ -30,7 +30,7 @@ def espeak():
 @pytest.fixture(scope="session")
 def speech16k(espeak, tmp_path_factory):
     """Speak text with espeak-ng and return 16 kHz mono float32 samples."""
-    from pipelines.audio import read_wav, resample
+    from core.audio import read_wav, resample
 
     def make(text: str) -> np.ndarray:
         path = tmp_path_factory.mktemp("speech") / "s.wav"

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from pipelines import bench_report
-from pipelines.bench_scenario import QUESTIONS, PacedSource, make_scenario, speech_bounds
-from pipelines.messages import SAMPLE_RATE, AudioChunk, VideoFrame
+from benchmarks import report as bench_report
+from benchmarks.scenario import QUESTIONS, PacedSource, make_scenario, speech_bounds
+from core.messages import SAMPLE_RATE, AudioChunk, VideoFrame
 
 
 def fake_speak(text: str) -> np.ndarray:
@@ -90,7 +90,7 @@ def test_paced_source_delivers_each_audio_block_once_it_is_recorded():
 
 
 def test_first_chunk_waits_for_the_token_after_the_clause():
-    from pipelines.bench import first_chunk_tokens
+    from benchmarks.latency import first_chunk_tokens
 
     class Tok:  # ids are the text pieces themselves
         def decode(self, ids, skip_special_tokens=True):
@@ -233,7 +233,7 @@ def test_report_has_every_field_a_table_and_a_chart(tmp_path):
 # --- smoke -------------------------------------------------------------------------------
 @pytest.mark.slow  # about 11 s: two questions played at 1x, then the naive cascade
 def test_smoke_run_on_tiny_models_writes_a_complete_report(espeak, tmp_path, capsys):
-    from pipelines import bench
+    from benchmarks import latency as bench
 
     assert bench.main(["--tiny", "--questions", "2", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "bench.json").read_text())

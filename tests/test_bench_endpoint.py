@@ -1,7 +1,7 @@
 """The endpointing curve: label parsing, sentence references, false-end counting, the choice."""
 import pytest
 
-from pipelines import bench_endpoint as be
+from benchmarks import endpoint as be
 
 TRAIN = {  # sb_vad_train.labels.json, verbatim
     "example_1": {"length": 32000, "wav": {"file": "{data_folder}/train.wav", "start": 0, "stop": 32000},

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from glasses.display import ascii_safe, draw_overlay, light_pixel_box, state_at, wrap_text
-from pipelines.messages import DisplayState
+from core.messages import DisplayState
 
 SIZES = [(320, 240), (1280, 720), (360, 640)]  # (w, h), portrait included
 FULL = DisplayState(

@@ -65,7 +65,7 @@ def test_hallucination_guard():
 
 
 def test_audio_history_cuts_across_chunks_and_forgets_old_audio():
-    from pipelines.audio import AudioHistory
+    from core.audio import AudioHistory
 
     h = AudioHistory(keep=1.0, rate=10)
     for i in range(30):  # 3 s at 10 Hz, one sample a chunk, each sample its own index

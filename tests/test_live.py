@@ -16,11 +16,11 @@ from glasses.fakes import FakeCapture, FakeOutputStream, FakeWindow, RecordingSp
 from glasses.live import Buttons, LiveDisplay, SoundDeviceSpeaker, TypedQuestions
 from glasses.microphone import CHUNK, PacedMicrophone, SelfHearingGate, array_chunks
 from pipelines.app import LiveOptions, live
-from pipelines.clock import WallClock
-from pipelines.fakes import EnergyVAD, FakeTTS, ScriptedASR
-from pipelines.messages import DisplayState, ModeSwitch, PushToTalk, SpeechAudio
+from core.clock import WallClock
+from tests.fakes import EnergyVAD, FakeTTS, ScriptedASR
+from core.messages import DisplayState, ModeSwitch, PushToTalk, SpeechAudio
 from pipelines.session import NO_IMAGE_NOTE
-from pipelines.vlm import FakeVLM
+from tests.fakes import FakeVLM
 
 LONG = "This is a long answer that goes on. " * 6  # ~14 s of FakeTTS speech
 

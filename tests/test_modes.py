@@ -8,14 +8,14 @@ import pytest
 from glasses.fakes import ScriptedSource, tone_track
 from glasses.speaker import MixSpeaker
 from pipelines import modes
-from pipelines.clock import MediaClock
-from pipelines.fakes import EnergyVAD, FakeTTS, ScriptedASR
+from core.clock import MediaClock
+from tests.fakes import EnergyVAD, FakeTTS, ScriptedASR
 from pipelines.log import SessionLog
-from pipelines.messages import FrameSnapshot, VLMRequest
+from core.messages import FrameSnapshot, VLMRequest
 from pipelines.modes import ModeContext, choose_mode
 from pipelines.session import Session, SessionConfig
 from pipelines.vision import exposure, fit_for_model, sharpness
-from pipelines.vlm import FakeVLM
+from tests.fakes import FakeVLM
 
 FAST = dict(expect_first_token=0.01, expect_token_s=0.001)  # a machine fast enough that no cue is needed
 

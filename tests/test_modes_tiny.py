@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from pipelines import modes
-from pipelines.messages import FrameSnapshot, VLMRequest
+from core.messages import FrameSnapshot, VLMRequest
 from pipelines.modes import ModeContext
 from pipelines.tiny import build_vlm
 from pipelines.views import build_views

@@ -13,7 +13,7 @@ import pytest
 from glasses import sample
 from glasses.recorded import MediaError, RecordedSource, probe
 from glasses.sample import make_clip
-from pipelines.messages import SAMPLE_RATE, AudioChunk, VideoFrame
+from core.messages import SAMPLE_RATE, AudioChunk, VideoFrame
 
 CHUNK = 512
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"  # beside the project root

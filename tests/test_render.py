@@ -11,7 +11,7 @@ import pytest
 
 from glasses.display import light_pixel_box
 from glasses.render import OUT_RATE, mix_speech, render_annotated
-from pipelines.messages import DisplayState
+from core.messages import DisplayState
 
 TONE_HZ, VOICE_HZ = 440.0, 1000.0
 TIMELINE = [

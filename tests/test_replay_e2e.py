@@ -10,9 +10,9 @@ import pytest
 
 from glasses.sample import SAMPLE_QUESTION, make_clip, speak_to_wav
 from pipelines.app import ReplayOptions, UsageError, replay
-from pipelines.audio import read_wav
-from pipelines.fakes import ScriptedASR
-from pipelines.vlm import FakeVLM
+from core.audio import read_wav
+from tests.fakes import ScriptedASR
+from tests.fakes import FakeVLM
 
 ANSWER = "The square is red. It is in the middle of a grey background."
 

@@ -6,11 +6,11 @@ import pytest
 
 from glasses.fakes import ScriptedSource, tone_track
 from glasses.speaker import MixSpeaker
-from pipelines.clock import MediaClock
-from pipelines.fakes import EnergyVAD, FakeTTS, ScriptedASR
+from core.clock import MediaClock
+from tests.fakes import EnergyVAD, FakeTTS, ScriptedASR
 from pipelines.log import SessionLog
 from pipelines.session import NO_IMAGE_NOTE, Session, SessionConfig
-from pipelines.vlm import FakeVLM
+from tests.fakes import FakeVLM
 
 
 def grey(t):
@@ -131,7 +131,7 @@ def test_display_timeline_lights_up_for_a_question_and_shows_the_answer():
 
 
 def test_push_to_talk_asks_without_the_wake_phrase():
-    from pipelines.messages import PushToTalk
+    from core.messages import PushToTalk
 
     source = ScriptedSource(tone_track(6.0, [(1.0, 2.0)]), grey)
     log, speaker = SessionLog(None), MixSpeaker()
@@ -145,7 +145,7 @@ def test_push_to_talk_asks_without_the_wake_phrase():
 
 
 def test_mode_switch_is_logged_and_shown():
-    from pipelines.messages import ModeSwitch
+    from core.messages import ModeSwitch
 
     source = ScriptedSource(tone_track(2.0, []), grey)
     log = SessionLog(None)
@@ -174,7 +174,7 @@ def test_a_stale_frame_is_not_used():
 def test_realtime_pace_plays_the_media_at_1x_and_still_answers():
     import time
 
-    from pipelines.clock import WallClock
+    from core.clock import WallClock
 
     source = ScriptedSource(tone_track(1.5, []), grey)
     log = SessionLog(None)

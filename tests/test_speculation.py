@@ -5,14 +5,14 @@ import numpy as np
 from glasses.fakes import ScriptedSource, tone_track
 from glasses.speaker import MixSpeaker
 from pipelines.asr import EarlyASR
-from pipelines.clock import MediaClock
-from pipelines.fakes import EnergyVAD, FakeTTS, ScriptedASR
+from core.clock import MediaClock
+from tests.fakes import EnergyVAD, FakeTTS, ScriptedASR
 from pipelines.log import SessionLog
-from pipelines.messages import FrameSnapshot, Utterance
+from core.messages import FrameSnapshot, Utterance
 from pipelines.session import Session, SessionConfig
 from pipelines.speculate import Speculation, judge
 from pipelines.vision import same_view
-from pipelines.vlm import FakeVLM
+from tests.fakes import FakeVLM
 
 QUESTION = [(1.5, "what colour is the square?")]
 
@@ -166,7 +166,7 @@ def test_prepared_prefix_gives_the_same_greedy_answer_as_the_whole_prompt():
 
     from pipelines.tiny import ensure_tiny_models
     from pipelines.vlm import HFVLM, SYSTEM_PROMPT, VLMConfig
-    from pipelines.messages import VLMRequest
+    from core.messages import VLMRequest
 
     vlm = HFVLM(VLMConfig(model=str(ensure_tiny_models()[0]), threads=2))
     vlm.setup()
@@ -193,7 +193,7 @@ def test_prepared_prefix_gives_the_same_greedy_answer_as_the_whole_prompt():
 
 # --- the speculative answer (real time): begun on the early transcript, heard only once confirmed ----
 def run_live(bursts, script, duration=4.0, **config):
-    from pipelines.clock import WallClock
+    from core.clock import WallClock
 
     vlm = FakeVLM(reply=by_image)
     speaker = MixSpeaker()

@@ -1,7 +1,11 @@
 """The real streaming VAD and the real TTS worker, on speech the test makes with espeak-ng."""
-import numpy as np
+import os
+import time
 
-from pipelines.messages import SpeechAudio
+import numpy as np
+import pytest
+
+from core.messages import SpeechAudio
 from pipelines.tts import Pyttsx3TTS
 from pipelines.vad import WINDOW, Endpointer, SileroVAD
 
@@ -44,13 +48,68 @@ def test_tts_worker_renders_each_piece_to_audio():
         assert 0.5 < seconds < 5.0 and np.abs(audio.samples).max() > 0.05
 
 
-def test_tts_skips_a_cancelled_piece():
+def test_tts_skips_a_cancelled_piece_and_renders_the_next():
     tts = Pyttsx3TTS()
     tts.setup()
     try:
         first = tts.submit("one two three four five six seven eight nine ten")
         second = tts.submit("this one is cancelled")
+        third = tts.submit("this one is spoken")
         assert second.cancel()
         assert first.result(timeout=30).samples.size > 0
+        assert third.result(timeout=30).text == "this one is spoken"
+        assert tts.skipped == 1 and list(tts.rendered) == ["one two three four five six seven eight nine ten",
+                                                           "this one is spoken"]
     finally:
         tts.close()
+
+
+def test_tts_survives_a_piece_cancelled_while_it_renders():
+    # The defect that silenced live sessions: a piece cancelled during rendering killed the worker.
+    tts = Pyttsx3TTS()
+    tts.setup()
+    try:
+        for _ in range(5):
+            long = tts.submit("This is a long sentence that takes espeak a while to render, " * 4)
+            time.sleep(0.05)
+            long.cancel()  # too late once rendering has begun: the worker keeps the piece's protocol
+            assert tts.submit("Hello there.").result(timeout=30).samples.size > 0
+        assert tts._thread.is_alive()
+    finally:
+        tts.close()
+
+
+def test_tts_reports_a_failed_piece_and_goes_on(monkeypatch):
+    import pipelines.tts as tts_module
+
+    real = tts_module.read_wav
+    calls = []
+
+    def flaky(path):  # the first WAV cannot be read, as when espeak writes a broken file
+        calls.append(path)
+        if len(calls) == 1:
+            raise RuntimeError("espeak-ng wrote no audio for this text")
+        return real(path)
+
+    monkeypatch.setattr(tts_module, "read_wav", flaky)
+    tts = Pyttsx3TTS()
+    tts.setup()
+    try:
+        bad, good = tts.submit("a broken piece"), tts.submit("a good piece")
+        with pytest.raises(RuntimeError, match="wrote no audio"):
+            bad.result(timeout=30)
+        assert good.result(timeout=30).text == "a good piece" and tts.failed == 1
+    finally:
+        tts.close()
+
+
+def test_tts_removes_the_folders_of_killed_processes(tmp_path):
+    from pipelines.tts import remove_stale_folders
+
+    dead = tmp_path / "glasses-tts-999999999-abc"
+    mine = tmp_path / f"glasses-tts-{os.getpid()}-abc"
+    for folder in (dead, mine):
+        folder.mkdir()
+        (folder / "s0.wav").write_bytes(b"x")
+    assert remove_stale_folders(tmp_path) == 1
+    assert not dead.exists() and mine.exists()

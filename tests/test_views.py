@@ -1,7 +1,7 @@
 """Contemplating's views as pure functions: which looks K agents get, and which images they share."""
 import numpy as np
 
-from pipelines.messages import FrameSnapshot
+from core.messages import FrameSnapshot
 from pipelines.views import build_views, detail_boxes, other_moments
 from pipelines.vision import exposure, fit_for_model, same_view, sharpness
 

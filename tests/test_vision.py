@@ -1,7 +1,7 @@
 import cv2
 import numpy as np
 
-from pipelines.messages import FrameSnapshot, VideoFrame
+from core.messages import FrameSnapshot, VideoFrame
 from pipelines.vision import FrameRing, exposure, fit_for_model, pick_frame, sharpness
 
 
@@ -63,7 +63,7 @@ def test_ring_is_bounded():
 
 
 def test_scoring_keeps_the_thumbnail_that_same_view_would_make():
-    from pipelines.messages import VideoFrame
+    from core.messages import VideoFrame
     from pipelines.vision import same_frame_view, score, thumbnail
 
     img = np.random.default_rng(5).integers(0, 256, (360, 640, 3), dtype=np.uint8)

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from glasses.fakes import ScriptedSource
-from pipelines.audio import read_wav, resample
-from pipelines.messages import SAMPLE_RATE, AudioChunk
+from core.audio import read_wav, resample
+from core.messages import SAMPLE_RATE, AudioChunk
 
 # No commas: a comma makes espeak-ng pause, and the benchmark wants one utterance per question.
 QUESTIONS = (

@@ -1,6 +1,6 @@
 """Endpointing from data: how much silence should end a question (issue 5, step 4).
 
-    python -m pipelines.bench_endpoint [--out DIR] [--media DIR]
+    python -m benchmarks.endpoint [--out DIR] [--media DIR]
 
 A short silence answers sooner but cuts a speaker off at a pause inside a sentence (a false
 end); a long one never cuts but makes every answer wait. This runs the session's own VAD
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.messages import SAMPLE_RATE
+from core.messages import SAMPLE_RATE
 
 THRESHOLDS = tuple(round(0.2 + 0.1 * i, 1) for i in range(11))  # 0.2 .. 1.2 s
 TOLERANCE = 0.25  # s: label edges and Silero's edges differ by about this much
@@ -257,7 +257,7 @@ def table(rows: list[dict], chosen: dict | None) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipelines.bench_endpoint", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.endpoint", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/bench_endpoint"))
     p.add_argument("--media", type=Path, default=MEDIA, help="the shared media folder (default ../shared/media)")
     a = p.parse_args(argv)
@@ -269,7 +269,7 @@ def main(argv=None) -> int:
     chosen, bend = choose(rows), knee(rows)
     a.out.mkdir(parents=True, exist_ok=True)
     chart = plot(rows, chosen, a.out / "endpoint_curve.png")
-    report = {"command": "python -m pipelines.bench_endpoint " + " ".join(argv or sys.argv[1:]),
+    report = {"command": "python -m benchmarks.endpoint " + " ".join(argv or sys.argv[1:]),
               "tolerance": TOLERANCE, "max_false_end_rate": MAX_FALSE_END_RATE,
               "clips": [{"name": c.name, "seconds": len(c.audio) / SAMPLE_RATE, "reference": c.reference,
                          "utterances": [list(u) for u in c.utterances]} for c, _ in data],

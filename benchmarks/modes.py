@@ -1,6 +1,6 @@
 """Benchmark: the answer modes on a SmolVLM-256M-sized random-weight model (issue 4).
 
-    python -m pipelines.bench_modes [--out DIR] [--dtype float32|bfloat16] [--repeats 3]
+    python -m benchmarks.modes [--out DIR] [--dtype float32|bfloat16] [--repeats 3]
                                     [--draft-tokens 1 64 192] [--still-tokens 1 64]
 
 Measured in one run, in one process, on real frames (the flower clip in ../shared/media,
@@ -64,7 +64,7 @@ def model_dir() -> Path:
 def load_frames(workdir: Path) -> tuple[str, list]:
     """Scored frames of the first 4 s of a real clip, at camera resolution (up to 960 px)."""
     from glasses.recorded import RecordedSource
-    from pipelines.messages import VideoFrame
+    from core.messages import VideoFrame
     from pipelines.vision import score
 
     clip = CLIP
@@ -159,7 +159,7 @@ def median(xs: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.bench_modes", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.modes", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_modes")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                         help="what the VLM is loaded and run in (default float32, the app's default; bfloat16 is "
@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from pipelines import modes
-    from pipelines.bench import cpu_has_bf16
-    from pipelines.messages import VLMRequest
+    from pipelines.vlm import cpu_has_bf16
+    from core.messages import VLMRequest
     from pipelines.modes import ModeContext
     from pipelines.views import build_views
     from pipelines.vision import fit_for_model, pick_frame
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                       "decode_step_batch4_s": (long_["batched"] - short["batched"]) / steps})
 
     result = {
-        "command": "python -m pipelines.bench_modes " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m benchmarks.modes " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                     "threads": args.threads, "bf16_instructions": cpu_has_bf16()},
         "model": f"SmolVLM-256M-sized Idefics3, random weights (pipelines.tiny), {args.dtype}", "dtype": args.dtype,
@@ -329,7 +329,7 @@ def held_still(frames: list, best) -> list:
     (STILL_NOISE grey levels), rescored, at the same times; the best frame itself is kept as is."""
     import numpy as np
 
-    from pipelines.messages import VideoFrame
+    from core.messages import VideoFrame
     from pipelines.vision import score
 
     rng = np.random.default_rng(0)
@@ -352,7 +352,7 @@ def _named(views, times=None) -> list[str]:
 
 def _tokens(vlm, prompt: str | None) -> int | None:
     """Prompt length in tokens of a text-only request (the aggregator's), None without one."""
-    from pipelines.messages import VLMRequest
+    from core.messages import VLMRequest
     from pipelines.vlm import SYSTEM_PROMPT
 
     if not prompt:

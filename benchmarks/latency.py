@@ -1,10 +1,10 @@
 """Benchmark: voice-to-voice latency, per stage, against a naive cascade (issue 5).
 
-    python -m pipelines.bench [--out DIR] [--asr tiny|base] [--dtype float32|bfloat16|both]
+    python -m benchmarks.latency [--out DIR] [--asr tiny|base] [--dtype float32|bfloat16|both]
                               [--questions N] [--first-chunk-words N] [--silence S] [--pause S] [--tiny]
                               [--no-speculative-vision] [--no-early-asr] [--no-speculative-answer]
 
-A generated scenario (pipelines/bench_scenario.py: espeak-ng questions with pauses, OpenCV
+A generated scenario (benchmarks/scenario.py: espeak-ng questions with pauses, OpenCV
 frames) is played into the real `Session` at 1x on a `WallClock`. Real time, not the fast
 replay's `MediaClock`: a fast replay runs hearing and answering in lock-step and charges the
 answer's compute to the media timeline afterwards, so it can neither show the overlap of
@@ -50,10 +50,10 @@ from pathlib import Path
 import numpy as np
 
 from glasses.speaker import MixSpeaker
-from pipelines.bench_scenario import ANSWER, QUESTIONS, PacedSource, Scenario, make_scenario
-from pipelines.messages import SAMPLE_RATE, VLMRequest
+from benchmarks.scenario import ANSWER, QUESTIONS, PacedSource, Scenario, make_scenario
+from core.messages import SAMPLE_RATE, VLMRequest
 from pipelines.text import clean_for_speech, first_piece
-from pipelines.vlm import cpu_has_bf16  # noqa: F401 - bench_modes and the bf16 skip use it from here
+from pipelines.vlm import cpu_has_bf16
 
 CACHE_VERSION = "bench-v1"  # bump when the model recipe changes, so stale folders are not reused
 ASR_TOKENS = 12  # Whisper's decode is capped here: about the tokens of a short spoken question
@@ -273,7 +273,7 @@ def run_config(opts: BenchOptions, dtype: str) -> dict:
     import torch
 
     from pipelines.asr import ASRConfig, ASRStage, FasterWhisper
-    from pipelines.clock import WallClock
+    from core.clock import WallClock
     from pipelines.log import SessionLog
     from pipelines.session import Session, SessionConfig
     from pipelines.tts import Pyttsx3TTS
@@ -364,7 +364,7 @@ def measure_idle(opts: BenchOptions, config, asr, vlm, tts) -> dict:
     Measured in the steady middle of the run (not its start and end), per thread where the OS
     says, and without the CPU spent simulating the microphone and camera.
     """
-    from pipelines.clock import WallClock
+    from core.clock import WallClock
     from pipelines.log import SessionLog
     from pipelines.session import Session
     from pipelines.vad import SileroVAD
@@ -594,7 +594,7 @@ def _isolated(opts: BenchOptions, dtype: str) -> dict:
 
 
 def parse(argv) -> BenchOptions:
-    p = argparse.ArgumentParser(prog="python -m pipelines.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/bench"), help="folder for bench.json, waterfall.png")
     p.add_argument("--asr", choices=("tiny", "base"), default="tiny", help="Whisper size (default tiny)")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "both"), default="both",
@@ -625,12 +625,12 @@ def parse(argv) -> BenchOptions:
 
 
 def main(argv=None) -> int:
-    from pipelines import bench_report
+    from benchmarks import report as bench_report
 
     argv = sys.argv[1:] if argv is None else list(argv)
     opts = parse(argv)
     opts.out.mkdir(parents=True, exist_ok=True)
-    from pipelines.clock import WallClock
+    from core.clock import WallClock
 
     with LoadMonitor(WallClock()) as load:
         time.sleep(1.0)
@@ -654,7 +654,7 @@ def main(argv=None) -> int:
             print(f"  other processes took {others:.2f} cores while it ran: running {dtype} again", file=sys.stderr)
         results.append(result)
     report = bench_report.build(results, {
-        "command": "python -m pipelines.bench " + " ".join(argv), "machine": machine(),
+        "command": "python -m benchmarks.latency " + " ".join(argv), "machine": machine(),
         "gpu": "none", "date": dt.date.today().isoformat(), "asr": opts.asr, "tiny": opts.tiny,
         "first_chunk_words": opts.first_chunk_words, "pause": opts.pause, "questions": opts.questions,
         "speculative_vision": opts.speculative_vision, "early_asr": opts.early_asr,

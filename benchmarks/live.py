@@ -1,6 +1,6 @@
 """Benchmark: live mode's real-time figures (issue 3).
 
-    python -m pipelines.bench_live [--out DIR] [--trials 12] [--seconds 40]
+    python -m benchmarks.live [--out DIR] [--trials 12] [--seconds 40]
 
 1. Capture and window while a model runs. `live()` with a 30 fps 640x360 clip as the camera
    (real OpenCV decoding, paced like a webcam), the real OpenCV window (under Xvfb when there
@@ -79,8 +79,8 @@ def capture_while_busy(work: Path, seconds: float) -> dict:
     from glasses.fakes import scripted_microphone
     from glasses.sample import make_clip
     from glasses.window import Window
-    from pipelines.clock import WallClock
-    from pipelines.fakes import EnergyVAD, FakeTTS, ScriptedASR
+    from core.clock import WallClock
+    from tests.fakes import EnergyVAD, FakeTTS, ScriptedASR
 
     from glasses.window import display_problem
 
@@ -136,9 +136,9 @@ def barge_in_trials(work: Path, trials: int, load: bool) -> dict:
     from glasses.camera import Camera
     from glasses.fakes import FakeCapture, FakeOutputStream, scripted_microphone, tone_track
     from glasses.live import SoundDeviceSpeaker
-    from pipelines.clock import WallClock
-    from pipelines.fakes import EnergyVAD, FakeTTS, ScriptedASR
-    from pipelines.vlm import FakeVLM
+    from core.clock import WallClock
+    from tests.fakes import EnergyVAD, FakeTTS, ScriptedASR
+    from tests.fakes import FakeVLM
 
     stop = threading.Event()
     hogs = []

@@ -1,6 +1,6 @@
 """Benchmark: fast-replay throughput (multiples of real time) and peak memory of a replay.
 
-    python -m pipelines.bench_replay [--out DIR] [--clips DIR]
+    python -m benchmarks.replay [--out DIR] [--clips DIR]
 
 Each clip is replayed twice per configuration, every replay in a fresh process so its
 peak RSS is its own: once with fake models (the pipeline's own cost: decoding, VAD,
@@ -28,8 +28,8 @@ def one(clip: Path, models: str, out: Path) -> dict:
     """Run inside the child process: one replay, its timings as JSON on stdout."""
     from glasses.recorded import probe
     from pipelines.app import ReplayOptions, replay
-    from pipelines.fakes import ScriptedASR
-    from pipelines.vlm import FakeVLM
+    from tests.fakes import ScriptedASR
+    from tests.fakes import FakeVLM
 
     duration = probe(clip).duration
     opts = ReplayOptions(clip, out=out, models=models, asks=((round(duration / 2, 2), "what is this?"),),
@@ -41,7 +41,7 @@ def one(clip: Path, models: str, out: Path) -> dict:
 
 def measure(clip: Path, models: str, workdir: Path) -> dict:
     out = workdir / f"{clip.stem}-{models}"
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.bench_replay", "--one", str(clip), "--models", models,
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.replay", "--one", str(clip), "--models", models,
                              "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout, stderr = proc.communicate()
     if proc.returncode != 0:
@@ -69,7 +69,7 @@ def clips_in(folder: Path | None) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.bench_replay")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.replay")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_replay"))
     parser.add_argument("--clips", type=Path, default=ROOT.parent / "shared" / "media" / "video")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
             for clip in clips_in(args.clips):
                 rows.append(_measure_isolated(clip, models, Path(work)))
     report = {
-        "command": "python -m pipelines.bench_replay " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m benchmarks.replay " + " ".join(argv or sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
 
 def _measure_isolated(clip: Path, models: str, work: Path) -> dict:
     """Run `measure` in a wrapper process so the peak RSS reported is that run's alone."""
-    code = ("import json,sys; from pathlib import Path; from pipelines.bench_replay import measure; "
+    code = ("import json,sys; from pathlib import Path; from benchmarks.replay import measure; "
             "print(json.dumps(measure(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))))")
     proc = subprocess.run([sys.executable, "-c", code, str(clip), models, str(work)], cwd=ROOT, capture_output=True,
                           text=True)

@@ -1,0 +1,145 @@
+"""What both commands assemble alike: options, models, the output folder, logging and the session log.
+
+The assembly (this package) is the only code that imports both the wearable side
+(`glasses/`) and the stages; `pipelines/session.py` does the runtime wiring and never sees a
+concrete device.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.asr import ASRConfig, ASRStage, FasterWhisper
+from pipelines.log import SessionLog, summary_table
+from pipelines.models import ModelChoice, ModelUnavailable, choose
+from pipelines.session import SessionConfig
+from pipelines.tts import Pyttsx3TTS
+from pipelines.vad import EndpointConfig
+from pipelines.vlm import HFVLM, VLMConfig, default_dtype
+
+RANDOM_BANNER = "RANDOM WEIGHTS: wiring smoke run, answers are noise"
+
+
+class UsageError(Exception):
+    """Bad input: one line for the user, exit code 2."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssistantOptions:
+    """What replay and live share: models, turn-taking, mode and output folder."""
+
+    out: Path | None = None
+    models: str = "default"
+    vlm: str | None = None
+    asr: str | None = None
+    wake: str = "hey glasses"
+    asks: tuple[tuple[float, str], ...] = ()  # typed questions at media seconds (live: seconds after start)
+    mode: str = "instant"
+    agents: int = 4
+    language: str | None = "en"
+    translate: bool = False
+    silence: float = EndpointConfig.silence
+    follow_up: float = 6.0
+    max_new_tokens: int = 60
+    extra: dict = field(default_factory=dict)
+
+
+def default_out(clip: Path) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{clip.stem}-{stamp}"
+
+
+def prepare_out(out: Path) -> Path:
+    """Never overwrite a previous session: an --out that already holds one is refused."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    for name in ("session.jsonl", "annotated.mp4"):
+        if (out / name).exists():
+            raise UsageError(f"--out {out} already holds a session ({name}); choose another folder or move it away")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create --out {out}: {err.strerror}") from err
+    return out
+
+
+def log_to_file(out: Path) -> None:
+    """Details (tracebacks included) go to OUT/debug.log; the terminal gets one-line warnings."""
+
+    class OneLine(logging.Formatter):
+        def formatException(self, ei):  # noqa: N802 - logging's name
+            return ""
+
+        def format(self, record):
+            return super().format(record).strip().splitlines()[0]
+
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(logging.INFO)
+    file = logging.FileHandler(out / "debug.log", encoding="utf-8")
+    file.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"))
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    console.setFormatter(OneLine("warning: %(message)s"))
+    root.addHandler(file)
+    root.addHandler(console)
+    for noisy in ("transformers", "huggingface_hub", "faster_whisper", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def load_models(choice: ModelChoice, opts: AssistantOptions):
+    """The real stages for a model choice (ModelUnavailable when weights cannot be had)."""
+    threads = max(1, min(4, os.cpu_count() or 1))
+    asr_config = ASRConfig(model=choice.asr, language=opts.language, task="translate" if opts.translate else "transcribe",
+                           cpu_threads=threads)
+    whisper = FasterWhisper(asr_config)
+    vlm = HFVLM(VLMConfig(model=choice.vlm, dtype=default_dtype()))
+    whisper.setup()
+    vlm.setup()
+    return ASRStage(whisper, asr_config), vlm
+
+
+def stages(opts: AssistantOptions, asr=None, vlm=None) -> tuple[object, object, dict]:
+    """ASR and VLM for the options (injected ones kept: tests pass fakes), and their description."""
+    if asr is None or vlm is None:
+        try:
+            choice = choose(opts.models, opts.vlm, opts.asr)
+            real_asr, real_vlm = load_models(choice, opts)
+        except ModelUnavailable as err:
+            raise UsageError(str(err)) from err
+        return asr or real_asr, vlm or real_vlm, {**choice.describe(), "dtype": real_vlm.config.dtype}
+    return asr, vlm, {"vlm": type(vlm).__name__, "asr": type(getattr(asr, "model", asr)).__name__,
+                      "random_weights": False, "fake": True}
+
+
+def open_session(out: Path, opts: AssistantOptions, models: dict, warnings: list[str], tts, name: str, **fields):
+    """Logging, the TTS worker (unless injected) and session.jsonl's first record, for either command."""
+    log_to_file(out)
+    for w in warnings:
+        logging.getLogger(name).warning(w)
+    own_tts = tts is None
+    if own_tts:
+        tts = Pyttsx3TTS()
+        tts.setup()
+    session_log = SessionLog(out / "session.jsonl")
+    session_log.write("session", **fields, models=models, mode=opts.mode, wake_phrase=opts.wake, warnings=warnings,
+                      started=dt.datetime.now().isoformat(timespec="seconds"),
+                      note=RANDOM_BANNER if models.get("random_weights") else "")
+    return session_log, tts, own_tts
+
+
+def session_config(opts, models: dict, **more) -> SessionConfig:
+    """The SessionConfig both commands build from their shared options."""
+    fields = dict(wake_phrase=opts.wake, follow_up=opts.follow_up, mode=opts.mode, agents=opts.agents,
+                  max_new_tokens=opts.max_new_tokens, endpoint=EndpointConfig(silence=opts.silence), models=models)
+    return SessionConfig(**{**fields, **more, **opts.extra})
+
+
+def _print_turns(result) -> None:
+    """The turn table, and the random-weights note wherever it applies (replay and live)."""
+    print(summary_table(result.turns))
+    if any(r.get("models", {}).get("random_weights") for r in result.records if r["type"] == "session"):
+        print(f"note: {RANDOM_BANNER}")

@@ -1,0 +1,110 @@
+"""The replay command: a recorded clip through the loop, then the turn table and the annotated video."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.clock import MediaClock, WallClock
+from glasses.recorded import MediaError, RecordedSource
+from glasses.render import render_annotated
+from glasses.speaker import MixSpeaker
+from pipelines.app.common import (RANDOM_BANNER, AssistantOptions, UsageError, _print_turns, default_out,
+                                  open_session, prepare_out, session_config, stages)
+from pipelines.session import Session
+from pipelines.vad import SileroVAD
+
+
+@dataclass(frozen=True)
+class ReplayOptions(AssistantOptions):
+    clip: Path
+    pace: str = "fast"
+    render: bool = True
+    progress: bool = True
+
+
+@dataclass
+class ReplayResult:
+    out: Path
+    turns: list[dict]
+    records: list[dict]
+    warnings: list[str]
+    video: Path | None
+    timings: dict = field(default_factory=dict)  # wall seconds: load, session, render
+
+
+def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult:
+    """Replay a clip through the loop; stages may be injected (tests pass fakes)."""
+    timings = {}
+    t_load = time.perf_counter()
+    if not opts.clip.exists():
+        raise UsageError(f"no such file: {opts.clip}")
+    try:
+        source = RecordedSource(opts.clip)
+    except MediaError as err:
+        raise UsageError(str(err)) from err
+    duration = source.info.duration
+    for t, _ in opts.asks:
+        if t > duration + 1e-6:
+            raise UsageError(f"--ask at {t:g} s is past the end of the clip ({duration:.1f} s)")
+    asr, vlm, models = stages(opts, asr, vlm)
+    out = prepare_out(opts.out or default_out(opts.clip))  # after loading: a failed start leaves nothing behind
+    warnings = list(source.warnings)
+    session_log, tts, own_tts = open_session(out, opts, models, warnings, tts, "replay", clip=str(opts.clip),
+                                             pace=opts.pace, duration=duration)
+    config = session_config(opts, models, asks=tuple(opts.asks))
+    speaker = MixSpeaker()
+    clock = WallClock() if opts.pace == "realtime" else MediaClock()
+    bar = _progress_bar(duration) if opts.progress and opts.pace == "fast" else None
+    session = Session(config, source=source, vad=SileroVAD(), asr=asr, vlm=vlm, tts=tts, speaker=speaker,
+                      clock=clock, log_=session_log, on_progress=(lambda t: bar.update(max(0.0, t - bar.n))) if bar else None)
+    banner = RANDOM_BANNER if models.get("random_weights") else ""
+    if not source.info.has_video:
+        banner = (banner + " | " if banner else "") + "audio only: no frames to look at"
+    session.show(0.0, banner=banner)
+    timings["load"] = time.perf_counter() - t_load
+    t_session = time.perf_counter()
+    try:
+        session.run()
+    finally:
+        timings["session"] = time.perf_counter() - t_session
+        if bar:
+            bar.close()
+        if own_tts:
+            tts.close()
+        source.close()
+        session_log.close()
+
+    video = None
+    t_render = time.perf_counter()
+    if opts.render:
+        speech = [(c.start, c.samples, c.rate) for c in speaker.clips() if len(c.samples)]
+        try:
+            video = render_annotated(opts.clip, out / "annotated.mp4", session.timeline(), speech,
+                                     progress=opts.progress)
+        except MediaError as err:
+            logging.getLogger("replay").warning("annotated video not written: %s", err)
+    timings["render"] = time.perf_counter() - t_render
+    return ReplayResult(out, session_log.turns(), session_log.records, warnings, video, timings)
+
+
+def _progress_bar(duration: float):
+    from tqdm import tqdm
+
+    return tqdm(total=round(duration, 2), unit="s", desc="replay", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s media [{elapsed}<{remaining}]")
+
+
+def print_summary(result: ReplayResult) -> None:
+    _print_turns(result)
+    duration = next((r.get("duration", 0.0) for r in result.records if r["type"] == "session"), 0.0)
+    took = result.timings.get("session", 0.0)
+    if took > 0:
+        print(f"replayed {duration:.1f} s of media in {took:.1f} s ({duration / took:.1f}x real time); "
+              f"models loaded in {result.timings.get('load', 0.0):.1f} s, video written in {result.timings.get('render', 0.0):.1f} s")
+    print(f"log:   {result.out / 'session.jsonl'}")
+    if result.video:
+        print(f"video: {result.video}")
+
+
+# --- live: the laptop plays the glasses ----------------------------------------------------------
