@@ -1,18 +1,21 @@
 """Smart-glasses assistant: the entry point.
 
     python demo.py replay CLIP [--out DIR] [--pace fast|realtime] [--models default|tiny-random]
-                              [--vlm ID_OR_DIR] [--asr ID_OR_DIR] [--wake PHRASE] [--ask SECONDS:QUESTION]...
+                              [--vlm ID_OR_DIR] [--asr ID_OR_DIR] [--wake PHRASE|none] [--ask SECONDS:QUESTION]...
     python demo.py live [--camera SRC] [--mic SRC] [--speaker DEV] [--no-window] [same model options]
     python demo.py sample CLIP.mp4     # write a short clip that asks "hey glasses, what colour is the square?"
 
-Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 internal error, 130 interrupted.
-Argument parsing lives only here; everything else takes frozen config dataclasses.
+Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 internal error, 130 interrupted
+(Ctrl+C), 143 terminated (SIGTERM). Argument parsing lives only here; everything else takes frozen
+config dataclasses. The program is also installed as `glasses-assistant`; messages name it as invoked.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -58,6 +61,27 @@ def agents(text: str) -> int:
     return value
 
 
+def wake_arg(text: str) -> str:
+    """A wake phrase, or "" for 'none' (push-to-talk and typed questions only)."""
+    from pipelines.wake import has_letters
+
+    if text.strip().lower() == "none":
+        return ""
+    if not has_letters(text):  # it would match nothing ever said: the glasses could not be woken
+        raise argparse.ArgumentTypeError(f"the wake phrase needs letters, got {text!r}: give words (e.g. 'hey glasses'), "
+                                         "or 'none' for push-to-talk and typed questions only")
+    return text.strip()
+
+
+def language_arg(text: str) -> str:
+    from pipelines.asr import check_language
+
+    try:
+        return check_language(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_shared_options(p: Parser) -> None:
     """The model, mode, wake-phrase and output options that replay and live share."""
     p.add_argument("--out", type=Path, help="output folder (default: runs/NAME-TIMESTAMP); never overwritten")
@@ -65,20 +89,26 @@ def add_shared_options(p: Parser) -> None:
                    help="default: real hub models (downloaded on first use); tiny-random: offline wiring smoke run")
     p.add_argument("--vlm", help="vision-language model: hub id or local folder")
     p.add_argument("--asr", help="Whisper: size name (tiny, base, ...), hub id or local CTranslate2 folder")
-    p.add_argument("--wake", default="hey glasses", help="wake phrase (default: %(default)s)")
+    p.add_argument("--wake", type=wake_arg, default="hey glasses",
+                   help="wake phrase in any language, or 'none': only push-to-talk and typed questions "
+                        "(and their follow-ups) are answered (default: %(default)s)")
     p.add_argument("--ask", type=ask_arg, action="append", default=[], metavar="SECONDS:QUESTION",
                    help="put a typed question at a time: media seconds in replay, seconds after the start live (repeatable)")
     p.add_argument("--mode", choices=MODE_CHOICES, default="instant", help="answer mode (default: %(default)s)")
     p.add_argument("--agents", type=agents, default=4, metavar="K", help="contemplating: drafts per answer, 1-16 (default: 4)")
-    p.add_argument("--language", default="en", help="spoken language code, or 'auto' to detect (default: en)")
-    p.add_argument("--translate", action="store_true", help="translate speech to English before answering")
+    p.add_argument("--language", type=language_arg,
+                   help="spoken language (a Whisper code: en, de, zh, ...) or 'auto' to detect "
+                        "(default: en; with --translate, detected)")
+    p.add_argument("--translate", action="store_true",
+                   help="questions asked in another language are translated to English before answering")
     p.add_argument("--silence", type=positive, default=EndpointConfig.silence,
                    help="silence in seconds that ends a question (default: %(default)s, chosen from data)")
     p.add_argument("--follow-up", type=positive, default=6.0, help="seconds after an answer without wake phrase")
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="demo.py", description="A smart-glasses assistant you can try on a laptop.")
+    # prog: argparse's default, the name it was invoked by (demo.py, glasses-assistant)
+    parser = Parser(description="A smart-glasses assistant you can try on a laptop.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     rp = sub.add_parser("replay", help="run a recorded clip through the assistant")
@@ -107,40 +137,173 @@ def build_parser() -> Parser:
     add_shared_options(lp)
 
     sp = sub.add_parser("sample", help="write a sample clip to try replay on")
-    sp.add_argument("path", type=Path, help="where to write the .mp4")
+    sp.add_argument("path", type=Path, help="where to write the .mp4 (an existing file is never replaced)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run a command; the exit code. Called without `argv` it is the program itself: it then
+    leaves with os._exit when threads are still alive, so the exit code is the intended one."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.command == "live":
-        import cv2  # noqa: F401 - before PyAV (pipelines.app), or the window hangs: see glasses/window.py
-    from pipelines.app import UsageError  # heavy imports after parsing: --help stays instant
+    signals = Signals()
+    signals.install()
+    try:
+        code = run(args, parser.prog, signals)
+    finally:
+        signals.restore()
+    if argv is None:
+        leave(code)
+    return code
+
+
+def run(args, prog: str, signals: Signals) -> int:
+    try:
+        if args.command == "live":
+            import cv2  # noqa: F401 - before PyAV (pipelines.app), or the window hangs: see glasses/window.py
+        from pipelines.app import UsageError  # heavy imports after parsing: --help stays instant
+        from pipelines.app.common import Terminated
+
+        signals.terminated = Terminated
+        try:
+            if args.command == "sample":
+                return sample_command(args)
+            if args.command == "live":
+                code = live_command(args)  # the live supervisor shuts down on an interrupt and returns
+                return interrupted(signals) if signals.first is not None else code
+            return replay_command(args)
+        except UsageError as err:
+            say(f"{prog}: error: {err}")
+            return 2
+    except KeyboardInterrupt:  # Ctrl+C, or SIGTERM as Terminated: the same shutdown, its own line and code
+        return interrupted(signals)
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, details to a file
+        return report_crash(err, prog)
+
+
+def interrupted(signals: Signals) -> int:
+    code = signals.code(130)
+    say(f"{'terminated' if code == 143 else 'interrupted'}: the session log written so far is kept")
+    return code
+
+
+def sample_command(args) -> int:
+    from glasses.sample import make_sample_clip
+    from pipelines.app import UsageError
 
     try:
-        if args.command == "sample":
-            from glasses.sample import make_sample_clip
+        print(make_sample_clip(args.path, overwrite=False))
+    except FileExistsError as err:
+        raise UsageError(f"{args.path} already exists and is kept: give a new path, or delete it first") from err
+    except OSError as err:
+        raise UsageError(f"cannot write {args.path}: {err.strerror or err}") from err
+    return 0
 
+
+class Signals:
+    """SIGINT and SIGTERM become exceptions in the main thread: KeyboardInterrupt and Terminated.
+
+    Only the first one: a second, while the first is being handled, is ignored (the runtime
+    bounds shutdown to about 2 s), so it cannot interrupt the shutdown with a traceback. A
+    third one leaves at once, in case the shutdown hangs after all."""
+
+    def __init__(self):
+        self.first: int | None = None
+        self.count = 0
+        self.terminated: type[KeyboardInterrupt] = KeyboardInterrupt  # Terminated, once imported
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers; an embedding caller keeps its own
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def code(self, code: int) -> int:
+        """The exit code: 143 after SIGTERM, 130 after Ctrl+C, else `code`."""
+        if self.first is None:
+            return code
+        return 143 if self.first == signal.SIGTERM else 130
+
+    def _handle(self, signum, frame) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.first = signum  # no import here: the main thread may be inside one
+            raise self.terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if self.count >= 3:
+            flush_and_exit(self.code(130))
+
+
+ERROR_LOG = "glasses-error.log"
+
+
+def crash_folders(environ, home: Path | None, cwd: Path | None) -> list[Path]:
+    """Where the details of an internal error may go, in order (pure; deduplicated)."""
+    folders = [environ.get("TMPDIR"), "/tmp", "/var/tmp", home and home / ".cache" / "glasses-assistant", cwd]
+    seen: list[Path] = []
+    for folder in folders:
+        if folder and Path(folder) not in seen:
+            seen.append(Path(folder))
+    return seen
+
+
+def report_crash(err: BaseException, prog: str) -> int:
+    """One line and exit 1, the traceback in the first folder that takes it; this cannot fail."""
+    try:
+        details = traceback.format_exc()
+        try:
+            home, cwd = Path.home(), Path.cwd()
+        except Exception:  # noqa: BLE001 - no home or a deleted working folder: fewer places to try
+            home = cwd = None
+        where = None
+        for folder in crash_folders(os.environ, home, cwd):
             try:
-                print(make_sample_clip(args.path))
-            except OSError as err:
-                raise UsageError(f"cannot write {args.path}: {err.strerror or err}") from err
-            return 0
-        if args.command == "live":
-            return live_command(args)
-        return replay_command(args)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: the session log written so far is kept", file=sys.stderr)
-        return 130
-    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, details to a file
-        path = Path(os.environ.get("TMPDIR", "/tmp")) / "glasses-error.log"
-        path.write_text(traceback.format_exc())
-        print(f"internal error: {type(err).__name__}: {err} (details in {path})", file=sys.stderr)
-        return 1
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / ERROR_LOG).write_text(details, encoding="utf-8")
+                where = f"details in {folder / ERROR_LOG}"
+                break
+            except Exception:  # noqa: BLE001 - not writable: try the next
+                continue
+        text = (str(err).strip().splitlines() or [""])[0][:200]
+        say(f"{prog}: internal error: {type(err).__name__}: {text} "
+            f"({where or 'no details written: no writable folder for ' + ERROR_LOG})")
+    except BaseException:  # noqa: BLE001 - even the report failed: the bare minimum
+        say(f"{prog}: internal error")
+    return 1
+
+
+def say(line: str) -> None:
+    """One line on stderr; a closed stderr cannot turn it into a traceback."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def leave(code: int) -> None:
+    """Return normally, or when other threads are still alive, flush and os._exit(code).
+
+    A thread still running at interpreter exit (say torch's generation thread) can make it
+    abort ("terminate called without an active exception", exit 134): the code would lie."""
+    if any(t is not threading.main_thread() and t.is_alive() for t in threading.enumerate()):
+        flush_and_exit(code)
+
+
+def flush_and_exit(code: int) -> None:
+    import logging
+
+    for flush in (sys.stdout.flush, sys.stderr.flush, logging.shutdown):
+        try:
+            flush()
+        except Exception:  # noqa: BLE001 - leaving anyway
+            pass
+    os._exit(code)
 
 
 def replay_command(args) -> int:
@@ -149,13 +312,12 @@ def replay_command(args) -> int:
     opts = ReplayOptions(
         clip=args.clip, out=args.out, pace=args.pace, models=args.models, vlm=args.vlm, asr=args.asr,
         wake=args.wake, asks=tuple(args.ask), mode=args.mode, agents=args.agents,
-        language=None if args.language == "auto" else args.language, translate=args.translate,
+        language=args.language, translate=args.translate,
         silence=args.silence, follow_up=args.follow_up, render=not args.no_video,
     )
     result = replay(opts)
     print_summary(result)
     return 0
-
 
 
 def live_command(args) -> int:
@@ -164,13 +326,14 @@ def live_command(args) -> int:
     opts = LiveOptions(
         camera=args.camera, mic=args.mic, speaker=args.speaker, window=not args.no_window, out=args.out,
         models=args.models, vlm=args.vlm, asr=args.asr, wake=args.wake, asks=tuple(args.ask), mode=args.mode,
-        agents=args.agents, language=None if args.language == "auto" else args.language, translate=args.translate,
+        agents=args.agents, language=args.language, translate=args.translate,
         silence=args.silence, follow_up=args.follow_up, ptt=args.ptt, self_hearing=args.self_hearing,
         echo_ratio=args.echo_ratio,
     )
     result = live(opts)
     print_live_summary(result)
     return result.code
+
 
 if __name__ == "__main__":
     sys.exit(main())

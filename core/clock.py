@@ -57,3 +57,30 @@ def since(anchor_pair: tuple[float, float]) -> float:
     """Session time now, measured from an anchor by the wall stopwatch."""
     session_t, perf_t = anchor_pair
     return session_t + (time.perf_counter() - perf_t)
+
+
+class Lockstep:
+    """Fast pace: the hearing thread waits until control has handled what it handed over, so
+    events are handled in media-time order however fast the machine is."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.stopping, self._pending = enabled, False, 0
+        self._cond = threading.Condition()
+
+    def hand_over(self) -> None:
+        with self._cond:
+            self._pending += self.enabled
+
+    def done(self) -> None:
+        with self._cond:
+            self._pending -= self.enabled
+            self._cond.notify_all()
+
+    def wait(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending <= 0 or self.stopping)
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopping = True
+            self._cond.notify_all()

@@ -108,12 +108,6 @@ class ModeSwitch:
     mode: str  # "instant" | "thinking" | "contemplating" | "next" (cycle)
 
 
-@dataclass(frozen=True)
-class Interrupt:
-    t: float
-    reason: str  # "stop", "barge-in", "shutdown", "mode"
-
-
 # --- control -> seeing / answering ------------------------------------------------------
 @dataclass(frozen=True)
 class FrameSnapshot:
@@ -140,6 +134,18 @@ class SpeechAudio:
     text: str
     samples: np.ndarray  # (N,) float32 mono
     rate: int
+
+
+@dataclass(frozen=True)
+class AnswerFinished:
+    """An answer's thread is done: its audio is handed to the speaker, or it was cancelled."""
+
+    turn: int  # the answer's id (turn-taking ignores a finished answer it no longer waits for)
+    question: str
+    answer: str  # what was generated (partial when cancelled)
+    end: float  # session time its last audio ends (or it finished, when nothing was spoken)
+    cancelled: bool = False
+    discarded: bool = False  # begun on an early transcript that did not hold: no answer at all
 
 
 @dataclass(frozen=True)

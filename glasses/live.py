@@ -97,8 +97,8 @@ class SoundDeviceSpeaker:
         self._until = 0.0  # session time the queued audio ends
         self._levels: deque[tuple[float, float, float]] = deque(maxlen=3000)  # (t0, t1, peak) per block sent
         self._cleared = False
-        self.clears: list[float] = []  # session times clear() was called
-        self.silenced: list[float] = []  # session times the first block after each clear reached the device
+        self.clears: deque[float] = deque(maxlen=1000)  # session times clear() was called (the last ones)
+        self.silenced: deque[float] = deque(maxlen=1000)  # session times the first block after a clear reached the device
         if stream_factory is None:
             import sounddevice as sd
 
@@ -177,7 +177,7 @@ class TextSpeaker:
         self._now = now
         self._until = 0.0
         self._lock = threading.Lock()
-        self.clears: list[float] = []
+        self.clears: deque[float] = deque(maxlen=1000)
 
     def play(self, audio: SpeechAudio, at: float) -> tuple[float, float]:
         with self._lock:
@@ -279,11 +279,12 @@ class Buttons:
 
 class TypedQuestions:
     """Lines typed in the terminal become questions. select() with a timeout, so closing never
-    waits on a blocked read; end of input just stops reading."""
+    waits on a blocked read; the end of input (Ctrl+D, or a pipe that closed) sets `ended`."""
 
     def __init__(self, stream, on_line: Callable[[str], None]):
         self.fd = stream.fileno() if hasattr(stream, "fileno") else stream
         self.on_line = on_line
+        self.ended = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="typed", daemon=True)
 
@@ -292,6 +293,12 @@ class TypedQuestions:
         return self
 
     def _run(self) -> None:
+        try:
+            self._read()
+        finally:
+            self.ended = True
+
+    def _read(self) -> None:
         pending = b""
         while not self._stop.is_set():
             try:
@@ -302,6 +309,9 @@ class TypedQuestions:
             except (OSError, ValueError):
                 return
             if not data:
+                text = pending.decode("utf-8", "replace").strip()  # a last line without its newline
+                if text:
+                    self.on_line(text)
                 return
             pending += data
             *lines, pending = pending.split(b"\n")

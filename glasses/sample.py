@@ -180,6 +180,18 @@ def _encode_audio(out, stream, track: np.ndarray, start: int, stop: int, rate: i
     return max(start, stop)
 
 
-def make_sample_clip(path) -> Path:
-    """The `make demo` clip: 8 s, 640x360 mp4, the sample question asked at 1.5 s, then quiet."""
-    return make_clip(path, duration=8.0, speech=[(1.5, SAMPLE_QUESTION)], size=(640, 360), fps=15.0)
+def make_sample_clip(path, overwrite: bool = True) -> Path:
+    """The `make demo` clip: 8 s, 640x360 mp4, the sample question asked at 1.5 s, then quiet.
+
+    `overwrite=False` (the command line) never replaces a file: FileExistsError instead. The
+    name is claimed before writing (open mode "x"), so no file can slip in between."""
+    path = Path(path)
+    if not overwrite:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        open(path, "x").close()  # FileExistsError when there is one
+    try:
+        return make_clip(path, duration=8.0, speech=[(1.5, SAMPLE_QUESTION)], size=(640, 360), fps=15.0)
+    except BaseException:
+        if not overwrite:
+            path.unlink(missing_ok=True)  # ours, half written: leave nothing behind
+        raise

@@ -27,7 +27,7 @@ _PHANTOMS = {
 @dataclass(frozen=True)
 class ASRConfig:
     model: str = "base"
-    language: str | None = "en"  # None: detect per utterance
+    language: str | None = "en"  # None: detect per utterance (see whisper_language)
     task: str = "transcribe"  # or "translate" (to English)
     compute_type: str = "int8"
     device: str = "cpu"
@@ -36,6 +36,34 @@ class ASRConfig:
     max_new_tokens: int = 64
     no_speech_threshold: float = 0.6
     min_level_db: float = -45.0  # utterances quieter than this (RMS, dBFS) are noise
+
+
+def whisper_languages() -> tuple[str, ...]:
+    """The language codes Whisper knows, from faster-whisper's own list (empty if it moved)."""
+    from faster_whisper import tokenizer
+
+    return tuple(getattr(tokenizer, "_LANGUAGE_CODES", ()))
+
+
+def check_language(code: str) -> str:
+    """A --language value as Whisper wants it ("auto" stays "auto"); ValueError says which codes work."""
+    value = code.strip().lower()
+    if value == "auto" or value in whisper_languages() or not whisper_languages():
+        return value
+    examples = ", ".join(c for c in ("en", "de", "fr", "es", "ru", "zh", "ja") if c in whisper_languages())
+    raise ValueError(f"unknown language {code!r}: use a Whisper language code ({examples}, ...) or 'auto' to detect")
+
+
+def whisper_language(language: str | None, translate: bool) -> str | None:
+    """The language Whisper is told, None meaning detect (pure).
+
+    `language` is what was asked for: None when nothing was (English is assumed, unless
+    translating: then the speech is foreign by definition and its language is detected),
+    "auto" to detect, or a Whisper code. Telling Whisper that foreign speech is English
+    would make it transcribe nonsense instead of translating."""
+    if language is None:
+        return None if translate else "en"
+    return None if language.lower() == "auto" else language.lower()
 
 
 class SpeechModel(Protocol):

@@ -1,8 +1,14 @@
-"""session.jsonl: one JSON object per line, flushed as it happens so a crash loses nothing."""
+"""session.jsonl: one JSON object per line, flushed as it happens so a crash loses nothing.
+
+The file holds every record. In memory a replay keeps them all (the summary and the tests
+read them); a live session runs for hours, so it keeps the last `keep` of them.
+"""
 from __future__ import annotations
 
 import json
+import logging
 import threading
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +27,25 @@ def _plain(value):
 
 
 class SessionLog:
-    def __init__(self, path: str | Path | None):
+    def __init__(self, path: str | Path | None, keep: int | None = None):
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
         self._file = open(self.path, "a", encoding="utf-8") if self.path else None
-        self.records: list[dict] = []
+        self.records: deque[dict] = deque(maxlen=keep)
+        self.write_error: OSError | None = None  # the first failed write (a full disk): later ones are skipped
 
     def write(self, type_: str, **fields) -> dict:
         record = {"type": type_, **_plain(fields)}
         with self._lock:
             self.records.append(record)
-            if self._file:
-                self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-                self._file.flush()
+            if self._file and self.write_error is None:
+                try:
+                    self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    self._file.flush()
+                except OSError as err:  # never let a full disk take a session thread down
+                    self.write_error = err
+                    logging.getLogger("log").warning("session log no longer written (%s): %s", self.path,
+                                                     err.strerror or err)
         return record
 
     def turns(self) -> list[dict]:
@@ -42,14 +54,17 @@ class SessionLog:
     def close(self) -> None:
         with self._lock:
             if self._file:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError:  # the last flush hit a full disk: already reported
+                    pass
                 self._file = None
 
 
 def summary_table(turns: list[dict]) -> str:
     """One row per turn, plain text, for the end of a run."""
     if not turns:
-        return "no turns: nothing was asked (say the wake phrase, or use --ask SECONDS:QUESTION)"
+        return "no turns: nothing was asked (say the wake phrase, press push-to-talk, or use --ask SECONDS:QUESTION)"
     head = (f"{'#':>2}  {'heard':>6}  {'mode':<13}  {'frame':>6}  {'v2v s':>6}  {'asr':>5}  {'vlm 1st':>7}  {'tts':>5}  "
             "question -> answer")
     rows = [head, "-" * len(head)]

@@ -9,16 +9,24 @@ pure functions of the speculation and the frame picked now:
   the frame picked now shows the same view (`vision.same_view`): the answer then uses the
   prepared frame;
 - otherwise redo it (at the pause) or answer without it (at the question), and count that.
+
+`Speculator` holds the one speculation under way (control thread) and its one worker
+thread; `settle` says, after the answer, what really became of it: "reused" only when the
+answer ran on the prepared prefix (`Prefix.used`), not merely when the view matched.
 """
 from __future__ import annotations
 
-from concurrent.futures import Future
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.messages import FrameSnapshot
-from pipelines.vision import same_frame_view
+from core.messages import FrameSnapshot, VLMRequest
+from pipelines.vision import fit_for_model, same_frame_view
+
+log = logging.getLogger("speculate")
 
 
 @dataclass
@@ -44,3 +52,90 @@ def judge(spec: Speculation | None, start: float, frame: FrameSnapshot | None, c
     if same_frame_view(spec.frame, frame):
         return "keep", "same view"
     return "redo", "the view changed"
+
+
+@dataclass
+class Resolved:
+    """What an answer starts from: the frame, its model image, and the prepared prefix if any."""
+
+    frame: FrameSnapshot | None
+    image: np.ndarray | None
+    prefix: object | None
+    record: dict  # the turn record's `speculation`, finished by `settle`
+
+
+class Speculator:
+    def __init__(self, vlm, *, enabled: bool, image_side: int, max_new_tokens: int):
+        self.vlm = vlm
+        self.enabled = enabled and hasattr(vlm, "prepare")
+        self.image_side, self.max_new_tokens = image_side, max_new_tokens
+        self.current: Speculation | None = None  # control thread only
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="prepare")
+
+    def start(self, start: float, frame: FrameSnapshot | None, context: tuple) -> None:
+        """Have the VLM prepare `frame` for the utterance that began at `start` (control thread)."""
+        if not self.enabled:
+            return
+        verdict, _ = judge(self.current, start, frame, context)
+        if verdict in ("keep", "none"):
+            return
+        redone = self.current.redone + 1 if verdict == "redo" and self.current is not None else 0
+        if self.current is not None:
+            self.current.future.cancel()  # not started yet: never runs
+        image = fit_for_model(frame.image, self.image_side)
+        request = VLMRequest("", image, context[1], context[0], self.max_new_tokens)
+        self.current = Speculation(start, frame, image, context, self._pool.submit(self._prepare, request), redone)
+
+    def take(self) -> Speculation | None:
+        """The speculation for the answer that starts now (judged when the answer uses it)."""
+        spec, self.current = self.current, None
+        return spec
+
+    def _prepare(self, request: VLMRequest):
+        try:
+            return self.vlm.prepare(request)
+        except Exception:  # a failed guess costs nothing but the guess: the answer does the work itself
+            log.warning("speculative vision failed", exc_info=True)
+            return None
+
+    def resolve(self, spec: Speculation | None, start: float, frame: FrameSnapshot | None, context: tuple,
+                uses_prefix: bool, waiting) -> Resolved:
+        """The frame to answer from. `waiting()` is true while the answer is still wanted."""
+        if not self.enabled:
+            return Resolved(frame, None, None, {"vision": "off"})
+        verdict, why = judge(spec, start, frame, context)
+        record = {"vision": {"keep": "reused", "redo": "redone"}.get(verdict, "none"), "why": why}
+        if spec is not None and verdict != "new":
+            record["redone_while_speaking"] = spec.redone
+        if verdict != "keep":
+            return Resolved(frame, None, None, record)
+        if not uses_prefix:  # the same view, but this answerer encodes its own images
+            record.update(vision="redone", why="this answerer does not use a prepared prefix")
+            return Resolved(spec.frame, spec.image, None, record)
+        prefix = _wait(spec.future, waiting)
+        if prefix is None:
+            record.update(vision="unavailable", why="the prepared prefix failed or was cancelled")
+        return Resolved(spec.frame, spec.image, prefix, record)
+
+    @staticmethod
+    def settle(resolved: Resolved) -> dict:
+        """The record, once the answer ran: "reused" only if the answer really ran on the prefix."""
+        record = dict(resolved.record)
+        if record.get("vision") == "reused" and not getattr(resolved.prefix, "used", False):
+            record.update(vision="redone", why="the prepared prefix did not fit the prompt")
+        return record
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _wait(future: Future, waiting):
+    """The prepared prefix, waiting for it if it is still being made; None if cancelled or failed."""
+    while waiting():
+        try:
+            return future.result(timeout=0.05)
+        except FutureTimeout:
+            continue
+        except Exception:  # noqa: BLE001 - cancelled
+            return None
+    return None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Protocol
 
@@ -57,6 +56,7 @@ class VLMConfig:
     fixed_length: bool = False  # benchmarks: ignore end-of-answer, every generation runs to its cap
 
 
+STREAM_JOIN_S = 2.0  # a consumer that stops reading without cancelling waits this long for the generator
 _MARK = "\u2063QUESTION\u2063"  # stands in for the question when the prompt is cut before it
 
 
@@ -243,10 +243,14 @@ class HFVLM:
 
         worker = threading.Thread(target=generate, name="vlm-generate", daemon=True)
         worker.start()
-        for piece in streamer:
-            if piece:
-                yield piece
-        worker.join()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:
+            # Also when the consumer stops early (cancelled): generation ends at the next token, and a
+            # thread still inside torch when the interpreter exits aborts the process.
+            worker.join(timeout=None if cancel.is_set() or not worker.is_alive() else STREAM_JOIN_S)
         if failure:
             raise failure[0]
 
@@ -263,51 +267,41 @@ class HFVLM:
         if not requests:
             return []
         cap = max_new_tokens or max(r.max_new_tokens for r in requests)
-        inputs = self.batch_inputs(requests)
-        with torch.inference_mode(), self._vision_once_per_image(requests):
+        inputs = dict(self.batch_inputs(requests))
+        with torch.inference_mode():
+            encoded = self._encode_once(inputs, requests)
+            if encoded is not None:  # the images go in encoded: generate() must not encode them again
+                inputs.pop("pixel_values")
+                inputs.pop("pixel_attention_mask", None)
+                inputs["mm_encoder_outputs"] = {"image": encoded}
             out = self.model.generate(**inputs, **self._generate_kwargs(cancel, cap, min_new_tokens))
         new = out[:, inputs["input_ids"].shape[1]:]  # (B, T_new): rows that ended early are padded
         limits = [cap if max_new_tokens else r.max_new_tokens for r in requests]
         return [self.processor.decode(row[:n], skip_special_tokens=True).strip() for row, n in zip(new, limits)]
 
-    @contextmanager
-    def _vision_once_per_image(self, requests: list[VLMRequest]):
-        """Encode each distinct image once for the whole batch (views that share the best frame).
+    def _encode_once(self, inputs: dict, requests: list[VLMRequest]):
+        """Each distinct image encoded once for the whole batch (views that share the best frame), as
+        the `mm_encoder_outputs` that transformers' generate() accepts in place of pixels; None when
+        that does not apply (another architecture, image splitting, a prompt without an image, or no
+        image repeated): generate() then encodes as usual.
 
-        On a CPU the vision tower is most of a prompt's prefill and, unlike decoding, gets no
-        cheaper in a batch; identical images need it only once. Wraps the Idefics3 (SmolVLM)
-        model's `get_image_features` for this call; anything else runs unchanged: another
-        architecture, image splitting (several tiles per image), a prompt without an image, or
-        no repeated image.
+        On a CPU the vision tower is most of a prompt's prefill and, unlike decoding, gets no cheaper
+        in a batch; identical images need it only once. Nothing on the shared model is patched, so a
+        speculative `prepare` running at the same time is unaffected.
         """
-        import torch
-
-        inner = getattr(self.model, "model", None)
         keys = [(r.image.shape, r.image.tobytes()) if r.image is not None else None for r in requests]
         firsts = {k: keys.index(k) for k in keys}
         if (None in keys or len(firsts) == len(keys) or self.config.image_splitting
                 or getattr(self.model.config, "model_type", "") not in ("idefics3", "smolvlm")):
-            yield
-            return
+            return None
         order = list(firsts.values())  # rows whose image is encoded
         inverse = [order.index(firsts[k]) for k in keys]  # the encoded image each row uses
-        real = inner.get_image_features
-
-        def encode_once(pixel_values, pixel_attention_mask=None, *args, **kwargs):
-            # pixel_values (B, 1, 3, H, W): one image per prompt, encoded for the distinct rows only
-            mask = None if pixel_attention_mask is None else pixel_attention_mask[order]
-            out = real(pixel_values[order], mask, *args, **kwargs)
-            features = out.pooler_output  # per encoded prompt: (image tokens, hidden), a list or a tensor
-            out.pooler_output = [features[i] for i in inverse]  # one per prompt again
-            if not isinstance(features, list):
-                out.pooler_output = torch.stack(out.pooler_output)
-            return out
-
-        inner.get_image_features = encode_once
-        try:
-            yield
-        finally:
-            del inner.get_image_features  # back to the class's method
+        pixels, mask = inputs["pixel_values"], inputs.get("pixel_attention_mask")  # (B, 1, 3, H, W), (B, 1, H, W)
+        out = self.model.model.get_image_features(pixels[order], None if mask is None else mask[order],
+                                                  return_dict=True)
+        features = out.pooler_output  # one (image tokens, hidden) per encoded prompt
+        out.pooler_output = [features[i] for i in inverse]  # one per prompt again
+        return out
 
 
 def _cancelled(cancel: threading.Event):

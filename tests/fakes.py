@@ -106,6 +106,8 @@ class FakeVLM:
 
     def stream(self, request: VLMRequest, cancel: threading.Event) -> Iterator[str]:
         self.requests.append(request)
+        if isinstance(request.prefix, Prefix) and request.prefix.fits(request):
+            request.prefix.used = True  # as HFVLM does: the answer ran on the prepared prefix
         time.sleep(self.first_delay)
         for word in self._text(request).split(" "):
             if cancel.is_set():

@@ -162,6 +162,7 @@ def test_typed_questions_without_a_microphone(tmp_path):
         os.close(read)
     (turn,) = result.turns
     assert turn["question"] == "what is this?" and records(result, "ask")[0]["text"] == "what is this?"
+    assert 0 < turn["latency"]["voice_to_voice"] < 1.0  # from the moment it was typed (fake models answer at once)
     assert left == []
 
 

@@ -80,3 +80,30 @@ def test_ctrl_c_stops_everything_quickly_and_keeps_the_log(tmp_path):
     assert proc.returncode == 130 and took < 3.0, proc.stderr.read()
     end = json.loads((out / "session.jsonl").read_text().splitlines()[-1])
     assert end["type"] == "end" and end["reason"] == "interrupted (Ctrl+C)" and end["shutdown_s"] < 2.0
+
+
+@pytest.mark.parametrize("typed", ["", "what is this?\n", "what is this?"])
+def test_with_no_input_left_the_session_answers_and_ends(tmp_path, typed):
+    # no camera, no microphone, standard input at its end: nothing more can be asked
+    out = tmp_path / "out"
+    proc = demo("--camera", "none", "--no-window", "--mic", "none", "--speaker", "none", "--models", "tiny-random",
+                "--out", out, input=typed, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ended: no input left" in proc.stdout and "Traceback" not in proc.stderr
+    records = [json.loads(line) for line in (out / "session.jsonl").read_text().splitlines()]
+    asked = ["ask", "turn"] if typed else []  # a last line without its newline is a question too
+    assert [r["type"] for r in records] == ["session", *asked, "end"]
+
+
+def test_a_microphone_file_that_ends_ends_the_session(tmp_path, speech16k):
+    import numpy as np
+
+    from core.audio import write_wav
+
+    wav = write_wav(tmp_path / "q.wav", np.concatenate([np.zeros(8000, np.float32), speech16k("hello there")]), 16000)
+    out = tmp_path / "out"
+    proc = demo("--camera", "none", "--no-window", "--mic", wav, "--speaker", "none", "--models", "tiny-random",
+                "--out", out, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ended: no input left" in proc.stdout and "Traceback" not in proc.stderr
+    assert json.loads((out / "session.jsonl").read_text().splitlines()[-1])["type"] == "end"

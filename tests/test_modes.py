@@ -132,7 +132,8 @@ def test_contemplating_is_one_batch_of_k_views_then_one_aggregation():
     assert aggregate.question.count("It is red.") == 4 and modes.AGREE_NOTE in aggregate.question
     assert "".join(said).strip() == result.answer == "It is red."
     assert [d["text"] for d in result.extra["drafts"]] == ["It is red."] * 4
-    assert result.extra["aggregate_latency"] >= 0 and result.extra["draft_latency"] >= 0
+    # measured on the perf counter around real calls: positive, and small with a model that answers at once
+    assert 0 < result.extra["draft_latency"] < 1.0 and 0 < result.extra["aggregate_latency"] < 1.0
 
 
 def test_drafts_that_disagree_make_the_aggregator_say_it_is_unsure():
@@ -242,7 +243,8 @@ def test_session_thinking_turn_record():
 def test_session_contemplating_turn_record():
     (turn,) = run("contemplating", FakeVLM("It is a red square."), agents=3)
     assert turn["mode"] == "contemplating" and len(turn["drafts"]) == 3
-    assert {"view", "text"} <= set(turn["drafts"][0]) and turn["aggregate_latency"] >= 0
+    assert {"view", "text"} <= set(turn["drafts"][0]) and 0 < turn["aggregate_latency"] < 1.0
+    assert turn["speculation"]["vision"] != "reused"  # contemplating encodes its own views: nothing prepared is used
     assert "helpers looked at the scene" in turn["aggregation_prompt"] and turn["answer"] == "It is a red square."
 
 

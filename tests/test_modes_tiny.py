@@ -152,3 +152,26 @@ def test_thinking_on_a_model_that_never_writes_the_marker(vlm):
     assert rec.generates == [1, 1] and len(rec.forwards[0]) == modes.THINK_BUDGET  # reasoning, then the forced answer
     assert result.extra["answer_forced"] and result.extra["reasoning"]
     assert "".join(said).strip() == result.answer
+
+
+def test_drafts_patch_nothing_on_the_shared_model_so_a_prepare_alongside_is_unaffected(vlm):
+    # Speculative vision may prepare a frame on the same model while Contemplating's batch runs.
+    ctx = context(vlm, turned_before=None)  # a static scene: the best frame serves three drafts
+    other = VLMRequest("", fit_for_model(frames()[2].image), (), "Answer briefly.", 8)
+    alone = vlm.prepare(other)
+    during, entered = [], []
+
+    def prepare_mid_batch(module, args, kwargs):
+        if not entered:  # once: prepare's own forward comes through here too
+            entered.append(True)
+            assert "get_image_features" not in vars(vlm.model.model)  # nothing patched on the instance
+            during.append(vlm.prepare(other))
+
+    handle = vlm.model.model.text_model.register_forward_pre_hook(prepare_mid_batch, with_kwargs=True)
+    try:
+        modes.answer("contemplating", ctx)
+    finally:
+        handle.remove()
+    (mid,) = during
+    assert torch.equal(mid.input_ids, alone.input_ids)
+    assert torch.allclose(mid.cache.layers[0].keys, alone.cache.layers[0].keys)

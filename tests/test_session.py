@@ -40,7 +40,8 @@ def test_wake_question_gives_one_turn_with_times_and_latencies():
     assert 1.0 <= turn["frame_time"] <= 2.6 and turn["frame_sharpness"] > 0
     lat = turn["latency"]
     assert abs(lat["vad"] - 0.5) < 0.05  # the endpointing silence
-    assert lat["voice_to_voice"] >= lat["vad"] and lat["vlm_total"] >= lat["vlm_first_token"] >= 0
+    # fast pace with models that answer at once: the wait is the endpointing silence plus milliseconds
+    assert lat["vad"] < lat["voice_to_voice"] < lat["vad"] + 0.5 and 0 < lat["vlm_first_token"] <= lat["vlm_total"] < 0.5
     # speech starts with the first sentence and the pieces follow one another
     assert [s["text"] for s in turn["spoken"]] == ["It is a red square.", "It sits on a grey wall."]
     first = speaker.clips()[0]
@@ -112,10 +113,11 @@ def test_a_failing_model_is_logged_and_the_session_goes_on():
 
 
 def test_history_carries_recent_turns_and_no_thread_is_left_behind():
-    before = threading.active_count()
+    before = set(threading.enumerate())
     _, log, _, vlm = run_session(6.0, [], [], asks=[(1.0, "what is this?"), (3.0, "and that?")])
     assert vlm.requests[1].history == (("what is this?", "It is a red square. It sits on a grey wall."),)
-    assert threading.active_count() <= before + 1  # the TTS fake owns no thread; session threads have ended
+    left = [th.name for th in threading.enumerate() if th not in before and th.is_alive()]
+    assert left == []  # every thread the session started has ended
 
 
 def test_display_timeline_lights_up_for_a_question_and_shows_the_answer():
@@ -185,7 +187,7 @@ def test_realtime_pace_plays_the_media_at_1x_and_still_answers():
     session.run()
     assert 1.4 <= time.perf_counter() - t0 < 3.0
     (turn,) = log.turns()
-    assert turn["heard_at"] == 0.5 and turn["latency"]["voice_to_voice"] >= 0
+    assert turn["heard_at"] == 0.5 and 0 < turn["latency"]["voice_to_voice"] < 1.0
 
 
 def test_a_mode_switch_said_alone_changes_the_standing_mode_and_the_question_follows():

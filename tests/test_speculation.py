@@ -12,6 +12,7 @@ from core.messages import FrameSnapshot, Utterance
 from pipelines.session import Session, SessionConfig
 from pipelines.speculate import Speculation, judge
 from pipelines.vision import same_view
+from pipelines.wake import EVERY_UTTERANCE
 from tests.fakes import FakeVLM
 
 QUESTION = [(1.5, "what colour is the square?")]
@@ -42,7 +43,7 @@ def run(draw, bursts=((1.0, 2.5),), script=QUESTION, **config):
     vlm = FakeVLM(reply=by_image)
     asr = ScriptedASR(list(script))
     log = SessionLog(None)
-    session = Session(SessionConfig(wake_phrase="", **config), source=ScriptedSource(tone_track(6.0, list(bursts)), draw),
+    session = Session(SessionConfig(wake_phrase=EVERY_UTTERANCE, **config), source=ScriptedSource(tone_track(6.0, list(bursts)), draw),
                       vad=EnergyVAD(), asr=asr, vlm=vlm, tts=FakeTTS(), speaker=MixSpeaker(), clock=MediaClock(),
                       log_=log)
     session.run()
@@ -198,7 +199,7 @@ def run_live(bursts, script, duration=4.0, **config):
     vlm = FakeVLM(reply=by_image)
     speaker = MixSpeaker()
     log = SessionLog(None)
-    session = Session(SessionConfig(wake_phrase="", **config),
+    session = Session(SessionConfig(wake_phrase=EVERY_UTTERANCE, **config),
                       source=ScriptedSource(tone_track(duration, list(bursts)), scene((0, 0, 255))), vad=EnergyVAD(),
                       asr=ScriptedASR(list(script)), vlm=vlm, tts=FakeTTS(), speaker=speaker, clock=WallClock(),
                       log_=log)

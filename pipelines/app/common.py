@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.asr import ASRConfig, ASRStage, FasterWhisper
+from pipelines.asr import ASRConfig, ASRStage, FasterWhisper, check_language, whisper_language
 from pipelines.log import SessionLog, summary_table
-from pipelines.models import ModelChoice, ModelUnavailable, choose
+from pipelines.models import ASR, VLM, ModelChoice, ModelUnavailable, choose, locate
 from pipelines.session import SessionConfig
 from pipelines.tts import Pyttsx3TTS
 from pipelines.vad import EndpointConfig
@@ -27,6 +27,11 @@ class UsageError(Exception):
     """Bad input: one line for the user, exit code 2."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl+C's KeyboardInterrupt, so every path that
+    shuts down on Ctrl+C shuts down on it too; a supervisor that must tell them apart can."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class AssistantOptions:
     """What replay and live share: models, turn-taking, mode and output folder."""
@@ -35,11 +40,11 @@ class AssistantOptions:
     models: str = "default"
     vlm: str | None = None
     asr: str | None = None
-    wake: str = "hey glasses"
+    wake: str = "hey glasses"  # "": no wake phrase (push-to-talk, typed questions and their follow-ups only)
     asks: tuple[tuple[float, str], ...] = ()  # typed questions at media seconds (live: seconds after start)
     mode: str = "instant"
     agents: int = 4
-    language: str | None = "en"
+    language: str | None = None  # a Whisper code, "auto" to detect, None: not given (see whisper_language)
     translate: bool = False
     silence: float = EndpointConfig.silence
     follow_up: float = 6.0
@@ -91,19 +96,37 @@ def log_to_file(out: Path) -> None:
 
 
 def load_models(choice: ModelChoice, opts: AssistantOptions):
-    """The real stages for a model choice (ModelUnavailable when weights cannot be had)."""
+    """The real stages for a model choice (ModelUnavailable when weights cannot be had).
+
+    Both models are located first (a cached snapshot, a folder, or a hub id that can be
+    downloaded now), so a missing one costs a second, not the other one's loading time."""
+    vlm_from, asr_from = locate(VLM, choice.vlm), locate(ASR, choice.asr)
     threads = max(1, min(4, os.cpu_count() or 1))
-    asr_config = ASRConfig(model=choice.asr, language=opts.language, task="translate" if opts.translate else "transcribe",
-                           cpu_threads=threads)
+    asr_config = ASRConfig(model=asr_from, language=whisper_language(opts.language, opts.translate),
+                           task="translate" if opts.translate else "transcribe", cpu_threads=threads)
     whisper = FasterWhisper(asr_config)
-    vlm = HFVLM(VLMConfig(model=choice.vlm, dtype=default_dtype()))
+    vlm = HFVLM(VLMConfig(model=vlm_from, dtype=default_dtype()))
     whisper.setup()
     vlm.setup()
     return ASRStage(whisper, asr_config), vlm
 
 
+def check_options(opts: AssistantOptions) -> None:
+    """What the command line checks, for callers that build options themselves (UsageError)."""
+    from pipelines.wake import has_letters
+
+    if opts.wake and not has_letters(opts.wake):  # it would never match: the wearer could not wake the glasses
+        raise UsageError(f"wake phrase {opts.wake!r} has no letters: give words, or '' for push-to-talk only")
+    if opts.language is not None:
+        try:
+            check_language(opts.language)
+        except ValueError as err:
+            raise UsageError(str(err)) from err
+
+
 def stages(opts: AssistantOptions, asr=None, vlm=None) -> tuple[object, object, dict]:
     """ASR and VLM for the options (injected ones kept: tests pass fakes), and their description."""
+    check_options(opts)
     if asr is None or vlm is None:
         try:
             choice = choose(opts.models, opts.vlm, opts.asr)

@@ -6,13 +6,14 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.clock import WallClock
 from core.messages import TypedQuestion
-from pipelines.app.common import (RANDOM_BANNER, AssistantOptions, UsageError, _print_turns, default_out,
-                                  open_session, prepare_out, session_config, stages)
+from pipelines.app.common import (RANDOM_BANNER, AssistantOptions, Terminated, UsageError, _print_turns,
+                                  default_out, open_session, prepare_out, session_config, stages)
 from pipelines.session import Session
 from pipelines.vad import SileroVAD
 
@@ -131,6 +132,9 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
     return result
 
 
+INPUT_END_GRACE = 0.5  # seconds the session must stay idle after its input ended before it ends
+
+
 class _LiveRun:
     """The supervisor: starts the ports and the session, turns keys and typed lines into
     messages, watches the camera, and shuts everything down in order (within ~2 s)."""
@@ -143,7 +147,7 @@ class _LiveRun:
         self.quit_event = threading.Event()
         self.typed = None
         self.note_until = None
-        self.camera_fps: list[float] = []
+        self.camera_fps: deque[float] = deque(maxlen=600)  # the last ~30 s of rates: the median is reported
         self.failure: BaseException | None = None
 
     # --- actions (called from the window or the typing thread) ------------------------------
@@ -193,6 +197,7 @@ class _LiveRun:
         reason, code = "quit", 0
         asks = sorted(self.opts.asks)
         stale = False
+        idle_since: float | None = None  # no input left and nothing to finish since then
         try:
             while not self.quit_event.wait(0.05):
                 now = clock.now()
@@ -201,31 +206,51 @@ class _LiveRun:
                 if not thread.is_alive():
                     reason = "the session stopped (see session.jsonl)"
                     break
-                if self.camera is not None:
-                    if self.camera.ended:
-                        reason = "the camera file ended"
+                if self.camera is not None and self.camera.ended:
+                    reason = "the camera file ended"
+                    break
+                if not asks and not self._input_left() and session.idle():
+                    idle_since = now if idle_since is None else idle_since
+                    if now - idle_since >= INPUT_END_GRACE:
+                        reason = "no input left (the microphone file or standard input ended)"
                         break
-                    frame = self.camera.latest()
-                    fps = self.camera.fps
-                    if fps:
-                        self.camera_fps.append(fps)
-                    now_stale = now > 1.5 and (frame is None or now - frame.t > 1.0)
-                    if now_stale != stale:  # the display says so; answers go on without an image
-                        stale = now_stale
-                        banner = self.banner + (["camera: no frames"] if stale else [])
-                        session.show(now, banner=" | ".join(banner))
-                        if stale:
-                            self.log.write("error", stage="camera", message="the camera stopped delivering frames", t=now)
+                else:
+                    idle_since = None
+                stale = self._watch_camera(now, stale)
                 if self.note_until is not None and now > self.note_until:
                     self.note_until = None
                     session.show(now, notes=())
-        except KeyboardInterrupt:
-            reason, code = "interrupted (Ctrl+C)", 130
+        except KeyboardInterrupt as err:
+            reason, code = ("terminated (SIGTERM)", 143) if isinstance(err, Terminated) else ("interrupted (Ctrl+C)", 130)
         finally:
             figures = self._shutdown(thread, reason)
         if self.failure is not None:
             raise self.failure
-        return LiveResult(self.out, self.log.turns(), self.log.records, [], reason, code, figures)
+        return LiveResult(self.out, self.log.turns(), list(self.log.records), [], reason, code, figures)
+
+    def _input_left(self) -> bool:
+        """Whether anything can still ask a question: a microphone that has not ended, a terminal
+        still open for typing, or the window (its keys). With none, the session ends once it has
+        answered what it was asked."""
+        mic = self.mic is not None and not self.mic.ended
+        typed = self.typed is not None and not self.typed.ended
+        return mic or typed or self.window is not None
+
+    def _watch_camera(self, now: float, stale: bool) -> bool:
+        """The display says when the camera stopped delivering; answers go on without an image."""
+        if self.camera is None:
+            return stale
+        frame = self.camera.latest()
+        fps = self.camera.fps
+        if fps:
+            self.camera_fps.append(fps)
+        now_stale = now > 1.5 and (frame is None or now - frame.t > 1.0)
+        if now_stale != stale:
+            banner = self.banner + (["camera: no frames"] if now_stale else [])
+            self.session.show(now, banner=" | ".join(banner))
+            if now_stale:
+                self.log.write("error", stage="camera", message="the camera stopped delivering frames", t=now)
+        return now_stale
 
     def _session(self) -> None:
         try:
@@ -241,7 +266,9 @@ class _LiveRun:
                  f"self-hearing: {self.opts.self_hearing}"]
         print("live | " + " | ".join(ports), flush=True)
         keys = "space push-to-talk (%s), p photo, m mode, q or Esc quit; " % self.opts.ptt if self.window else ""
-        print(f"{keys}Ctrl+C quits. Say \"{self.opts.wake}, what am I looking at?\"", flush=True)
+        ask = (f"Say \"{self.opts.wake}, what am I looking at?\"" if self.opts.wake
+               else "No wake phrase: press space (push-to-talk) or type a question")
+        print(f"{keys}Ctrl+C quits. {ask}", flush=True)
 
     def _shutdown(self, thread: threading.Thread, reason: str) -> dict:
         """Stop in order: the session (cancels the turn), then the devices, the window and the
@@ -253,9 +280,7 @@ class _LiveRun:
         if self.typed is not None:
             self.typed.close()
         thread.join(2.0)
-        turn = session.turn
-        if turn is not None and turn.thread is not None:
-            turn.thread.join(max(0.1, 2.0 - (time.perf_counter() - t0)))
+        session.join(max(0.1, 2.0 - (time.perf_counter() - t0)))  # answers stop at their next token
         if self.window is not None:
             self.window.close()
         self.speaker.close()
@@ -265,6 +290,7 @@ class _LiveRun:
             "window_drawn": getattr(self.window, "drawn", 0), "window_dropped": getattr(self.window, "dropped", 0),
             "mic_dropped_chunks": self.mic.dropped if self.mic is not None else 0,
             "shutdown_s": round(time.perf_counter() - t0, 3),
+            "sizes": {**session.sizes(), "camera_fps": len(self.camera_fps)},
         }
         if not self.log.records or self.log.records[-1]["type"] != "end":
             self.log.write("end", t=self.clock.now(), dropped_audio_chunks=session.dropped_audio, reason=reason,

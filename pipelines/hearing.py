@@ -1,0 +1,131 @@
+"""Hearing: audio chunks in, speech events and utterances out.
+
+One `Hearing` per session, fed by the hearing thread. It owns the voice-activity model,
+the endpointer, the recent audio the utterances are cut from, the push-to-talk button and
+the typed questions due at media times (`--ask`). It holds no queue and starts no thread:
+`feed` yields typed messages in media-time order, and the session's wiring decides where
+each goes (control or ASR) and whether the media waits for it (fast pace).
+
+What it yields, and when:
+- `SpeechOnset` once speech has lasted the endpointer's minimum (speculation may start);
+- `SpeechStarted` once voiced speech has lasted `barge_in_after` (over an answer that is a
+  barge-in), and when the button is pressed;
+- `SpeechPaused` when silence begins inside an utterance, and `SpeechResumed` when speech
+  goes on after an early cut was made;
+- an early `Utterance` once a pause has lasted `utterance_tail` (early ASR), and the final
+  `Utterance` when the endpointer (or the button's release) ends it;
+- `TypedQuestion` when the audio reaches an `--ask` time.
+"""
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.audio import AudioHistory
+from core.messages import (SAMPLE_RATE, AudioChunk, PushToTalk, SpeechOnset, SpeechPaused, SpeechResumed,
+                           SpeechStarted, TypedQuestion, Utterance)
+from pipelines.vad import WINDOW, EndpointConfig, Endpointer, SpeechEvent
+
+
+@dataclass(frozen=True)
+class HearingConfig:
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    early_asr: bool = True  # cut the utterance when the silence begins, not when the endpointer decides
+    utterance_tail: float = 0.1  # audio kept after the end of speech; the early cut waits for it
+    barge_in_after: float = 0.4  # voiced seconds before speech counts as speaking up (not "mm-hmm")
+    asks: tuple[tuple[float, str], ...] = ()  # typed questions at media seconds
+
+
+class Hearing:
+    def __init__(self, config: HearingConfig, vad, clock):
+        self.config, self.vad, self.clock = config, vad, clock
+        self.endpointer = Endpointer(config.endpoint)
+        self.history = AudioHistory(config.endpoint.max_utterance + 2.0)
+        self._asks = sorted(config.asks)
+        self._presses: list[tuple[float, bool]] = []  # (t, pressed), applied when the audio reaches t
+        self._origin: float | None = None
+        self._consumed = 0  # samples turned into VAD windows
+        self._barge_sent = False
+        self._paused_at: float | None = None  # end of speech of a pause not yet cut early
+        self._early_for: float | None = None  # speech start of the utterance an early cut was made for
+        self._ptt_start: float | None = None  # the button held since
+
+    def press(self, event: PushToTalk) -> None:
+        """The button: applied when the audio reaches its time, so the order follows the media."""
+        bisect.insort(self._presses, (event.t, event.pressed))
+
+    def feed(self, chunk: AudioChunk) -> Iterator[object]:
+        """Messages for one chunk, yielded lazily: in fast pace the consumer may wait on each."""
+        if self._origin is None:
+            self._origin = chunk.t
+        while self._asks and self._asks[0][0] <= chunk.t:
+            t, text = self._asks.pop(0)
+            self.clock.advance(t)
+            yield TypedQuestion(t, text, time.perf_counter())
+        while self._presses and self._presses[0][0] <= chunk.t:
+            yield from self._apply_press(*self._presses.pop(0))
+        self.history.append(chunk.t, chunk.samples)
+        for prob in self.vad(chunk.samples):
+            t = self._origin + self._consumed / SAMPLE_RATE
+            self._consumed += WINDOW
+            self.clock.advance(t + WINDOW / SAMPLE_RATE)
+            if self._ptt_start is None:  # while the button is held, it alone bounds the question
+                for ev in self.endpointer.update(prob, t):
+                    yield from self._on_event(ev)
+            yield from self._after_window(t + WINDOW / SAMPLE_RATE)
+
+    def finish(self, t: float) -> Iterator[object]:
+        """The media ended: close an utterance still open, and ask what was never reached."""
+        for ev in self.endpointer.flush(t):
+            yield self._utterance(ev.start, ev.end)
+        while self._asks:
+            t_ask, text = self._asks.pop(0)
+            yield TypedQuestion(t_ask, text, time.perf_counter())
+
+    # --- internals ----------------------------------------------------------------------
+    def _apply_press(self, t: float, pressed: bool) -> Iterator[object]:
+        if pressed:
+            self._ptt_start = t
+            self.endpointer = Endpointer(self.config.endpoint)  # speech already under way is part of it
+            yield SpeechStarted(t, t)
+        elif self._ptt_start is not None:
+            start, self._ptt_start = self._ptt_start, None
+            yield self._utterance(start, t, push_to_talk=True)
+
+    def _on_event(self, ev: SpeechEvent) -> Iterator[object]:
+        if ev.kind == "start":
+            self._barge_sent = False
+            yield SpeechOnset(ev.t, ev.detected_at)
+        elif ev.kind == "pause":
+            self._paused_at = ev.t
+            yield SpeechPaused(self.endpointer.speech_start, ev.t)
+        elif ev.kind == "resume":
+            self._paused_at = None
+            if self._early_for is not None:  # what was transcribed early is no longer the question
+                yield SpeechResumed(self._early_for, ev.t)
+                self._early_for = None
+        elif ev.kind == "end":
+            self._paused_at = self._early_for = None
+            yield self._utterance(ev.start, ev.end)
+
+    def _after_window(self, t_end: float) -> Iterator[object]:
+        ep = self.endpointer
+        if self._paused_at is not None and self.config.early_asr and t_end >= self._paused_at + self.config.utterance_tail:
+            start, end = ep.speech_start, self._paused_at
+            self._paused_at, self._early_for = None, start
+            yield self._utterance(start, end, early=True)
+        # voiced time, not time since onset: a 0.3 s "mm-hmm" stays "in speech" through its trailing silence
+        if ep.in_speech and not self._barge_sent and ep.voiced >= self.config.barge_in_after:
+            self._barge_sent = True
+            yield SpeechStarted(ep.speech_start, self.clock.now())
+
+    def _utterance(self, start: float, end: float, *, push_to_talk: bool = False, early: bool = False) -> Utterance:
+        return Utterance(start, end, self.clock.now(), self.cut(start, end), time.perf_counter(), push_to_talk, early)
+
+    def cut(self, start: float, end: float) -> np.ndarray:
+        # A little context on both sides helps Whisper; the early and the final cut of one utterance are equal.
+        return self.history.between(start - 0.3, end + self.config.utterance_tail)

@@ -1,0 +1,61 @@
+"""The router: which answerer takes a question, as a pure function of its words.
+
+A question goes to one of the VLM's answer modes (Instant, Thinking, Contemplating: see
+pipelines/modes.py) or to a skill: a small answerer for one job (reading text, a product's
+price, a memory of what was seen). Every answerer has the same shape, a function from a
+`ModeContext` to a `ModeResult`, so the answer runner speaks a skill's answer exactly as it
+speaks the VLM's.
+
+Rules, in order:
+1. A spoken mode switch ("think harder", "quick answer") said alone changes the standing
+   mode and asks nothing; said with a question, the question goes to the VLM in that mode
+   (the wearer asked for the model).
+2. The first skill whose `wants` gives a reason takes the question.
+3. Otherwise the VLM answers in the standing mode (`auto` picks one from the words).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from pipelines.modes import ModeContext, ModeResult, choose_mode
+
+
+class Skill(Protocol):
+    name: str  # short and plain: shown on the display and logged with the turn
+
+    def wants(self, question: str) -> str:
+        """Why this skill takes `question`, or "" when it does not (a pure function of the words)."""
+        ...
+
+    def answer(self, ctx: ModeContext) -> ModeResult:
+        """Answer like a mode: `ctx.speak` what is to be heard, `ctx.show` what is only shown,
+        stop when `ctx.cancel` is set."""
+        ...
+
+
+@dataclass(frozen=True)
+class Route:
+    target: str  # "vlm" | "skill"
+    name: str  # the VLM's mode, or the skill's name
+    question: str  # what the answerer is asked (a spoken switch taken off)
+    reason: str  # why, for the log
+    switch: bool = False  # a mode switch said alone: change the standing mode, ask nothing
+
+    @property
+    def speculates(self) -> bool:
+        """Whether a prepared image prefix can serve this answer (speculative vision)."""
+        return self.target == "vlm" and self.name in ("instant", "thinking")
+
+
+def route(question: str, mode: str, skills: Sequence[Skill] = ()) -> Route:
+    """Where `question` goes when the standing mode is `mode`."""
+    chosen, rest, why = choose_mode(question, mode)
+    if not rest.strip():
+        return Route("vlm", chosen, "", why, switch=True)
+    if not why.startswith("voice"):
+        for skill in skills:
+            reason = skill.wants(rest)
+            if reason:
+                return Route("skill", skill.name, rest, reason)
+    return Route("vlm", chosen, rest, why)
