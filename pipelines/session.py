@@ -151,17 +151,19 @@ class Session:
                                       ("asr", self._asr_loop))]
         for th in threads:
             th.start()
+        interrupted = ""
         try:
             self._control_loop()
         except KeyboardInterrupt as err:  # Ctrl+C or SIGTERM in a replay: the log says so, then it ends
-            self.log.write("end", t=self.clock.now(), dropped_audio_chunks=self.dropped_audio,
-                           reason="terminated (SIGTERM)" if type(err).__name__ == "Terminated" else "interrupted (Ctrl+C)")
+            interrupted = "terminated (SIGTERM)" if type(err).__name__ == "Terminated" else "interrupted (Ctrl+C)"
             raise
         finally:
             self.stop()
             for th in threads:
                 th.join(timeout=2.0)
             self.join(2.0)
+            if interrupted:  # last: a cancelled answer still writes its record while it stops
+                self.log.write("end", t=self.clock.now(), dropped_audio_chunks=self.dropped_audio, reason=interrupted)
         return self.log.turns()
 
     def stop(self) -> None:
