@@ -15,10 +15,13 @@ system:
 	@command -v espeak-ng >/dev/null && ldconfig -p | grep -q libportaudio.so.2 && command -v Xvfb >/dev/null || \
 	  ($(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng libportaudio2 xvfb x11-apps >/dev/null)
 
+# Smart Turn v3.2 (pipecat's trained end-of-turn model) ships inside the pipecat-ai wheel: only its
+# ONNX file is used, so that wheel is installed without pipecat's own dependencies.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e '.[test]'
+	$(PIP) install -q --no-deps pipecat-ai==1.14.0
 	touch $@
 
 venv: system $(VENV)/.installed

@@ -1,4 +1,4 @@
-"""Small audio helpers shared by stages and ports: 16-bit WAV in and out, resampling."""
+"""Small audio helpers shared by stages and ports: 16-bit WAV in and out, resampling (soxr)."""
 from __future__ import annotations
 
 import wave
@@ -31,12 +31,17 @@ def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> Path:
 
 
 def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """Linear-interpolation resampling: enough for speech prompts and mixing, not for music."""
+    """A whole signal at another rate, through soxr's band-limited filter (linear interpolation
+    would fold everything above the new Nyquist frequency back into the speech band).
+
+    For a stream cut into chunks (a microphone), use soxr.ResampleStream: resampling each chunk
+    on its own puts a seam at every boundary."""
+    samples = np.asarray(samples, np.float32)
     if rate == target or len(samples) == 0:
-        return samples.astype(np.float32, copy=False)
-    n = int(round(len(samples) * target / rate))
-    x = np.linspace(0.0, len(samples) - 1, n)
-    return np.interp(x, np.arange(len(samples)), samples).astype(np.float32)
+        return samples
+    import soxr
+
+    return soxr.resample(samples, rate, target, quality="HQ").astype(np.float32, copy=False)
 
 
 class AudioHistory:
