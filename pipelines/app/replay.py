@@ -1,14 +1,18 @@
 """The replay command: a recorded clip through the loop, then the turn table and the annotated video."""
 from __future__ import annotations
 
+import functools
+import math
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
+
 from core.clock import MediaClock, WallClock
 from glasses.recorded import MediaError, RecordedSource
-from glasses.render import render_annotated
+from glasses.render import NoSpace, render_annotated
 from glasses.speaker import MixSpeaker
 from pipelines.app.common import (RANDOM_BANNER, AssistantOptions, UsageError, _print_turns, default_out,
                                   open_session, prepare_out, session_config, stages)
@@ -54,11 +58,11 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     session_log, tts, own_tts = open_session(out, opts, models, warnings, tts, "replay", clip=str(opts.clip),
                                              pace=opts.pace, duration=duration)
     config = session_config(opts, models, asks=tuple(opts.asks))
-    speaker = MixSpeaker()
+    speaker = MixSpeaker(out if opts.render else None)  # without a video, no answer's audio is kept
     clock = WallClock() if opts.pace == "realtime" else MediaClock()
     bar = _progress_bar(duration) if opts.progress and opts.pace == "fast" else None
     session = Session(config, source=source, vad=SileroVAD(), asr=asr, vlm=vlm, tts=tts, speaker=speaker,
-                      clock=clock, log_=session_log, on_progress=(lambda t: bar.update(max(0.0, t - bar.n))) if bar else None)
+                      clock=clock, log_=session_log, on_progress=functools.partial(_advance, bar) if bar else None)
     banner = RANDOM_BANNER if models.get("random_weights") else ""
     if not source.info.has_video:
         banner = (banner + " | " if banner else "") + "audio only: no frames to look at"
@@ -66,33 +70,58 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     timings["load"] = time.perf_counter() - t_load
     t_session = time.perf_counter()
     try:
-        session.run()
-    finally:
-        timings["session"] = time.perf_counter() - t_session
-        if bar:
-            bar.close()
-        if own_tts:
-            tts.close()
-        source.close()
-        session_log.close()
-
-    video = None
-    t_render = time.perf_counter()
-    if opts.render:
-        speech = [(c.start, c.samples, c.rate) for c in speaker.clips() if len(c.samples)]
         try:
-            video = render_annotated(opts.clip, out / "annotated.mp4", session.timeline(), speech,
-                                     progress=opts.progress)
-        except MediaError as err:
-            logging.getLogger("replay").warning("annotated video not written: %s", err)
-    timings["render"] = time.perf_counter() - t_render
+            session.run()
+            if bar:
+                _advance(bar, duration)  # the last chunk starts a little before the end
+        finally:
+            timings["session"] = time.perf_counter() - t_session
+            if bar:
+                bar.close()
+            if own_tts:
+                tts.close()
+            source.close()
+            session_log.close()
+        t_render = time.perf_counter()
+        video = _render(opts, out, session.timeline(), speaker) if opts.render else None
+        timings["render"] = time.perf_counter() - t_render
+    finally:
+        speaker.close()  # frees the answers' spool
     return ReplayResult(out, session_log.turns(), session_log.records, warnings, video, timings)
 
 
-def _progress_bar(duration: float):
+def _render(opts: ReplayOptions, out: Path, timeline, speaker: MixSpeaker) -> Path | None:
+    """annotated.mp4, or None with one warning line when the media cannot be rendered; a full
+    disk is the user's to fix (UsageError). Nothing is left at annotated.mp4 unless it is whole."""
+    speech = [(c.start, functools.partial(speaker.samples, c), c.rate)
+              for c in speaker.clips() if c.length > 0 and c.offset is not None]
+    path = out / "annotated.mp4"
+    try:
+        return render_annotated(opts.clip, path, timeline, speech, progress=opts.progress)
+    except NoSpace as err:
+        raise UsageError(f"no space left on {out} for annotated.mp4 "
+                         f"(about {max(1, math.ceil(err.needed / 1e6))} MB needed)") from err
+    except (MediaError, ValueError, av.FFmpegError) as err:
+        logging.getLogger("replay").warning("annotated video not written: %s", err, exc_info=True)
+    except BaseException as err:  # Ctrl+C or a bug: say so in one line, then let it go on up
+        why = "interrupted" if isinstance(err, KeyboardInterrupt) else f"{type(err).__name__}: {err}"
+        logging.getLogger("replay").warning("annotated video not written (%s)", why)
+        raise
+    return None
+
+
+def _advance(bar, t: float) -> None:
+    """Move the replay bar to media time `t`, never past its total: the last chunk is padded
+    beyond the clip's end, and tqdm warns (in the middle of the bar) when n > total. The bar
+    counts whole milliseconds, so no float sum drifts past the total either."""
+    bar.update(max(0, min(round(t * 1000), bar.total) - bar.n))
+
+
+def _progress_bar(duration: float, **kwargs):
     from tqdm import tqdm
 
-    return tqdm(total=round(duration, 2), unit="s", desc="replay", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s media [{elapsed}<{remaining}]")
+    return tqdm(total=round(duration * 1000), unit="s", unit_scale=0.001, desc="replay",
+                bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s media [{elapsed}<{remaining}]", **kwargs)
 
 
 def print_summary(result: ReplayResult) -> None:
