@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 
 from pipelines.modes import MODE_CHOICES
+from pipelines.turn_model import DEFAULT_POLICY, POLICIES, SmartTurnConfig
 from pipelines.vad import EndpointConfig
 
 
@@ -103,6 +104,11 @@ def add_shared_options(p: Parser) -> None:
                    help="questions asked in another language are translated to English before answering")
     p.add_argument("--silence", type=positive, default=EndpointConfig.silence,
                    help="silence in seconds that ends a question (default: %(default)s, chosen from data)")
+    p.add_argument("--turn", choices=POLICIES, default=DEFAULT_POLICY,
+                   help="what ends a question: 'smart' asks Smart Turn (a trained end-of-turn model) at each pause, "
+                        f"then a finished question ends after {SmartTurnConfig.short:g} s of silence and an unfinished "
+                        f"one waits {SmartTurnConfig.long:g} s; 'silence' ends it after --silence alone, as smart does "
+                        "when the model is missing (default: %(default)s, chosen from data)")
     p.add_argument("--follow-up", type=positive, default=6.0, help="seconds after an answer without wake phrase")
 
 
@@ -129,11 +135,14 @@ def build_parser() -> Parser:
     lp.add_argument("--no-window", action="store_true", help="run headless: no display window")
     lp.add_argument("--ptt", choices=("toggle", "hold"), default="toggle",
                     help="space bar push-to-talk: toggle (press, speak, press) or hold (default: %(default)s)")
-    lp.add_argument("--self-hearing", choices=("gate", "mute", "off"), default="gate",
-                    help="keep the answer's own sound out of the microphone: gate (speak over it to interrupt), "
-                         "mute (no barge-in), off (headphones) (default: %(default)s)")
+    lp.add_argument("--self-hearing", choices=("aec", "gate", "mute", "off"), default="aec",
+                    help="keep the answer's own sound out of the microphone: aec (echo cancellation, for "
+                         "speakers: talk over the answer to interrupt), gate (if aec is unavailable or still "
+                         "interrupts itself: be louder than the answer to interrupt), mute (only the push-to-talk "
+                         "key interrupts), off (headphones) (default: %(default)s)")
     lp.add_argument("--echo-ratio", type=positive, default=1.0,
-                    help="gate: how loud the speaker's echo may be relative to what is played (default: 1.0)")
+                    help="gate (and aec's fallback): how loud the speaker's echo may be relative to what is "
+                         "played (default: 1.0)")
     add_shared_options(lp)
 
     sp = sub.add_parser("sample", help="write a sample clip to try replay on")
@@ -313,7 +322,7 @@ def replay_command(args) -> int:
         clip=args.clip, out=args.out, pace=args.pace, models=args.models, vlm=args.vlm, asr=args.asr,
         wake=args.wake, asks=tuple(args.ask), mode=args.mode, agents=args.agents,
         language=args.language, translate=args.translate,
-        silence=args.silence, follow_up=args.follow_up, render=not args.no_video,
+        silence=args.silence, turn=args.turn, follow_up=args.follow_up, render=not args.no_video,
     )
     result = replay(opts)
     print_summary(result)
@@ -327,7 +336,7 @@ def live_command(args) -> int:
         camera=args.camera, mic=args.mic, speaker=args.speaker, window=not args.no_window, out=args.out,
         models=args.models, vlm=args.vlm, asr=args.asr, wake=args.wake, asks=tuple(args.ask), mode=args.mode,
         agents=args.agents, language=args.language, translate=args.translate,
-        silence=args.silence, follow_up=args.follow_up, ptt=args.ptt, self_hearing=args.self_hearing,
+        silence=args.silence, turn=args.turn, follow_up=args.follow_up, ptt=args.ptt, self_hearing=args.self_hearing,
         echo_ratio=args.echo_ratio,
     )
     result = live(opts)

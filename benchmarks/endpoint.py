@@ -1,12 +1,16 @@
-"""Endpointing from data: how much silence should end a question (issue 5, step 4).
+"""Endpointing from data: what should end a question (issue 5, step 4; issue 10, part 2).
 
     python -m benchmarks.endpoint [--out DIR] [--media DIR]
 
 A short silence answers sooner but cuts a speaker off at a pause inside a sentence (a false
 end); a long one never cuts but makes every answer wait. This runs the session's own VAD
-(Silero, window by window) and Endpointer over real speech for silences 0.2 .. 1.2 s, and
-counts both sides:
+(Silero, window by window) over real speech and counts both sides for two policies:
 
+- silence alone: the Endpointer with silences 0.2 .. 1.2 s;
+- smart: Smart Turn judges each pause through the session's own Hearing, for a grid of
+  operating points (threshold, short and long silence; benchmarks/endpoint_smart.py).
+
+The speech and its reference:
 - the labelled clips in ../shared/media/audio/vad: their human labels (speechbrain format:
   per 2 s chunk, speech "start end" pairs relative to the chunk) give the speech segments,
   merged where they run across a chunk boundary; each segment is one utterance;
@@ -15,11 +19,14 @@ counts both sides:
   (the endpointer at its shortest silence), and the number of sentences comes from the
   transcript; a clip of one sentence is one utterance from its first to its last region
   (every pause inside is a pause inside the sentence), and a clip of N sentences is split
-  at its N-1 longest pauses.
+  at the pauses nearest its sentence ends where they are given, else at its N-1 longest;
+- hesitant copies of those utterances: a 0.4, 0.7 or 1.0 s pause put in at a word gap
+  (benchmarks/endpoint_hesitation.py), since the media hold no hesitant question.
 
 An end is false when the speech it ends lies inside an utterance, more than TOLERANCE before
 the utterance's end: the speaker was not done. The wait of a true end runs from the
-utterance's end to the moment the endpointer decided.
+utterance's end to the moment the endpointer decided. The silence is chosen on the fluent
+clips as before; the smart point against that silence, on all of them.
 """
 from __future__ import annotations
 
@@ -39,13 +46,19 @@ MAX_FALSE_END_RATE = 0.10  # the knee: the shortest silence that cuts at most 1 
 MARGIN = 0.1  # ... and the chosen point one step longer: few utterances, read speech, no hesitations
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 # Unlabelled clips: (file, channel or None, sentences in the reference transcript (refs/transcripts.tsv)).
+# A clip of several sentences may say near which times they end: its split is then the pause
+# nearest each time, not its longest pauses (a reader may pause longer inside a sentence).
 SPEECH = (
-    ("jfk.flac", None, 1),
-    ("fw_stereo_diarization.wav", 0, 1),
-    ("fw_stereo_diarization.wav", 1, 1),
-    ("fw_multilingual_en_de.mp3", None, 4),  # two English sentences, then two German ones
-    ("fw_hotwords.mp3", None, 1),  # one short phrase (4 s)
-    ("sb_french_example2.flac", None, 1),  # one short utterance (2 s)
+    ("jfk.flac", None, 1, ()),
+    ("fw_stereo_diarization.wav", 0, 1, ()),
+    ("fw_stereo_diarization.wav", 1, 1, ()),
+    # Two English sentences, then two German ones. Where they end ("conditions.", "software.",
+    # "zu verfahren.") comes from Whisper base's word times on this clip; its longest pauses
+    # would instead put a sentence end inside the second one ("... this permission notice |
+    # shall be included ...") and call the real end after "conditions." a pause inside.
+    ("fw_multilingual_en_de.mp3", None, 4, (22.6, 28.9, 41.1)),
+    ("fw_hotwords.mp3", None, 1, ()),  # one short phrase (4 s)
+    ("sb_french_example2.flac", None, 1, ()),  # one short utterance (2 s)
 )
 
 
@@ -56,6 +69,7 @@ class Clip:
     utterances: tuple[tuple[float, float], ...]  # reference (start, end), seconds
     span: tuple[float, float]  # the part of the clip the reference covers
     reference: str  # "labels" or how the reference was made
+    hesitant: bool = False  # made with a pause put inside (benchmarks/endpoint_hesitation.py)
 
 
 Span = tuple[float, float]
@@ -91,6 +105,19 @@ def split_sentences(regions: list[tuple[float, float]], sentences: int) -> list[
         return []
     gaps = sorted(range(1, len(regions)), key=lambda i: regions[i][0] - regions[i - 1][1], reverse=True)
     cuts = sorted(gaps[: max(0, sentences - 1)])
+    out, first = [], 0
+    for i in cuts + [len(regions)]:
+        out.append((regions[first][0], regions[i - 1][1]))
+        first = i
+    return out
+
+
+def split_near(regions: list[tuple[float, float]], ends: tuple[float, ...]) -> list[tuple[float, float]]:
+    """Speech regions -> utterances, cut at the pause nearest each of the given sentence ends."""
+    if not regions:
+        return []
+    gaps = range(1, len(regions))
+    cuts = sorted({min(gaps, key=lambda i: abs((regions[i - 1][1] + regions[i][0]) / 2 - t)) for t in ends if gaps})
     out, first = [], 0
     for i in cuts + [len(regions)]:
         out.append((regions[first][0], regions[i - 1][1]))
@@ -166,7 +193,7 @@ def clips(media: Path) -> list[tuple[Clip, list[float]]]:
         audio = load_audio(wav)
         segments, span = parse_labels(json.loads(labels.read_text()))
         out.append((Clip(wav.name, audio, tuple(segments), span, "labels"), probabilities(audio)))
-    for name, channel, sentences in SPEECH:
+    for name, channel, sentences, ends in SPEECH:
         path = media / "audio" / "speech" / name
         if not path.exists():
             continue
@@ -177,27 +204,38 @@ def clips(media: Path) -> list[tuple[Clip, list[float]]]:
         regions = [(e.start, e.end) for i, p in enumerate(probs) for e in ep.update(p, i * w) if e.kind == "end"]
         regions += [(e.start, e.end) for e in ep.flush(len(probs) * w)]  # speech running to the file's end
         label = name + ("" if channel is None else f" [{'left' if channel == 0 else 'right'}]")
-        how = f"Silero regions, {sentences} sentence{'s' * (sentences > 1)}"
-        utterances = tuple(split_sentences(regions, sentences))
+        how = f"Silero regions, {sentences} sentence{'s' * (sentences > 1)}" + (" (ends given)" if ends else "")
+        utterances = tuple(split_near(regions, ends) if ends else split_sentences(regions, sentences))
         out.append((Clip(label, audio, utterances, (0.0, len(audio) / SAMPLE_RATE), how), probs))
     return out
 
 
-def sweep(data: list[tuple[Clip, list[float]]], thresholds=THRESHOLDS) -> list[dict]:
-    """One row per silence: false-end rate (utterances cut / utterances) and the wait of true ends."""
-    rows = []
-    for s in thresholds:
+def score(data: list[tuple[Clip, list[float]]], ends_of) -> dict:
+    """False ends and waits of one policy over the clips, in all and for the fluent and the
+    hesitant ones apart; `ends_of(clip, probs)` -> [(end of speech, decided at)] per end."""
+    parts = {}
+    for name in ("fluent", "hesitant"):
         n = false = cut = 0
         waits: list[float] = []
         for clip, probs in data:
-            r = score_ends([(e.end, e.detected_at) for e in endpoint(probs, s)], clip.utterances, clip.span)
-            n, false, cut = n + r["utterances"], false + r["false_ends"], cut + r["cut_utterances"]
-            waits += r["waits"]
-        rows.append({"silence": s, "utterances": n, "false_ends": false, "cut_utterances": cut,
-                     "false_end_rate": cut / n if n else None,
-                     "mean_wait": float(np.mean(waits)) if waits else None,
-                     "p50_wait": float(np.median(waits)) if waits else None})
-    return rows
+            if clip.hesitant == (name == "hesitant"):
+                r = score_ends(ends_of(clip, probs), clip.utterances, clip.span)
+                n, false, cut = n + r["utterances"], false + r["false_ends"], cut + r["cut_utterances"]
+                waits += r["waits"]
+        parts[name] = {"utterances": n, "false_ends": false, "cut_utterances": cut, "waits": waits,
+                       "mean_wait": float(np.mean(waits)) if waits else None}
+    n, waits = sum(p["utterances"] for p in parts.values()), [w for p in parts.values() for w in p.pop("waits")]
+    cut = sum(p["cut_utterances"] for p in parts.values())
+    return {"utterances": n, "false_ends": sum(p["false_ends"] for p in parts.values()), "cut_utterances": cut,
+            "false_end_rate": cut / n if n else None,
+            "mean_wait": float(np.mean(waits)) if waits else None,
+            "p50_wait": float(np.median(waits)) if waits else None, **parts}
+
+
+def sweep(data: list[tuple[Clip, list[float]]], thresholds=THRESHOLDS) -> list[dict]:
+    """One row per silence: false-end rate (utterances cut / utterances) and the wait of true ends."""
+    return [{"silence": s, **score(data, lambda clip, probs: [(e.end, e.detected_at) for e in endpoint(probs, s)])}
+            for s in thresholds]
 
 
 def knee(rows: list[dict], max_rate: float = MAX_FALSE_END_RATE) -> dict | None:
@@ -218,45 +256,9 @@ def choose(rows: list[dict], max_rate: float = MAX_FALSE_END_RATE, margin: float
     return later[0] if later else k
 
 
-def plot(rows: list[dict], chosen: dict | None, path: Path) -> Path | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    waits = [r["mean_wait"] for r in rows]
-    rates = [100 * r["false_end_rate"] for r in rows]
-    ax.plot(waits, rates, "o-", color="tab:blue")
-    for r, x, y in zip(rows, waits, rates):
-        ax.annotate(f"{r['silence']:.1f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    if chosen:
-        ax.plot([chosen["mean_wait"]], [100 * chosen["false_end_rate"]], "o", ms=12, mfc="none", color="tab:red")
-        ax.annotate(f"chosen: {chosen['silence']:.1f} s", (chosen["mean_wait"], 100 * chosen["false_end_rate"]),
-                    textcoords="offset points", xytext=(8, 14), color="tab:red")
-    ax.set_xlabel("mean wait after the end of speech, s (labels: silence threshold next to each point)")
-    ax.set_ylabel("utterances cut off mid-sentence, %")
-    ax.set_title(f"Endpointing: false ends vs wait ({rows[0]['utterances']} utterances)", fontsize=10)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
-def table(rows: list[dict], chosen: dict | None) -> str:
-    out = ["| silence s | utterances cut | false ends | false-end rate | mean wait s | p50 wait s |",
-           "|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        mark = " (chosen)" if chosen is r else ""
-        out.append(f"| {r['silence']:.1f}{mark} | {r['cut_utterances']}/{r['utterances']} | {r['false_ends']} | "
-                   f"{100 * r['false_end_rate']:.0f}% | {r['mean_wait']:.3f} | {r['p50_wait']:.3f} |")
-    return "\n".join(out)
-
-
 def main(argv=None) -> int:
+    from benchmarks import endpoint_hesitation, endpoint_report, endpoint_smart
+
     p = argparse.ArgumentParser(prog="python -m benchmarks.endpoint", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/bench_endpoint"))
     p.add_argument("--media", type=Path, default=MEDIA, help="the shared media folder (default ../shared/media)")
@@ -264,20 +266,32 @@ def main(argv=None) -> int:
     if not (a.media / "audio" / "vad").is_dir():
         print(f"skipped: no labelled speech at {a.media / 'audio' / 'vad'} (a user's clone has no ../shared/media)")
         return 0
-    data = clips(a.media)
+    fluent = clips(a.media)
+    data = fluent + endpoint_hesitation.clips(fluent)
+    fluent_rows = sweep(fluent)  # the silence is chosen on fluent speech, as before
+    chosen, bend = choose(fluent_rows), knee(fluent_rows)
     rows = sweep(data)
-    chosen, bend = choose(rows), knee(rows)
+    baseline = next((r for r in rows if chosen and abs(r["silence"] - chosen["silence"]) < 1e-9), None)
+    smart = endpoint_smart.run(data, baseline)  # None (and one line saying why) without the model
     a.out.mkdir(parents=True, exist_ok=True)
-    chart = plot(rows, chosen, a.out / "endpoint_curve.png")
+    chart = endpoint_report.plot(rows, baseline, smart, a.out / "endpoint_curve.png")
     report = {"command": "python -m benchmarks.endpoint " + " ".join(argv or sys.argv[1:]),
               "tolerance": TOLERANCE, "max_false_end_rate": MAX_FALSE_END_RATE,
               "clips": [{"name": c.name, "seconds": len(c.audio) / SAMPLE_RATE, "reference": c.reference,
-                         "utterances": [list(u) for u in c.utterances]} for c, _ in data],
-              "rows": rows, "knee": bend["silence"] if bend else None, "chosen": chosen["silence"] if chosen else None}
+                         "hesitant": c.hesitant, "utterances": [list(u) for u in c.utterances]} for c, _ in data],
+              "silence_fluent": fluent_rows, "knee": bend["silence"] if bend else None,
+              "chosen": chosen["silence"] if chosen else None, "silence": rows, "smart": smart}
     (a.out / "endpoint.json").write_text(json.dumps(report, indent=2))
-    print(table(rows, chosen))
+    print("Silence alone, fluent speech (the silence is chosen here):")
+    print(endpoint_report.silence_table(fluent_rows, chosen, sets=False))
     print(f"knee: {bend['silence']:.1f} s; chosen silence (knee + {MARGIN:g} s): {chosen['silence']:.1f} s" if chosen
           else "no silence meets the false-end bound")
+    print("\nSilence alone, all clips (fluent and hesitant):")
+    print(endpoint_report.silence_table(rows, baseline))
+    if smart:
+        print("\nSmart Turn, the points no other point beats on both counts, all clips:")
+        print(endpoint_report.smart_table(smart))
+        print(endpoint_report.verdict(smart, baseline))
     print(f"report: {a.out / 'endpoint.json'}" + (f"\nchart:  {chart}" if chart else ""))
     return 0
 

@@ -122,12 +122,18 @@ class RecordingSpeaker:
 
     Times are session seconds from `now()`; queued clips follow one another as on a real
     speaker, and `clear` cuts what would still sound. `sound(t, n)` is what it would be
-    playing at t (16 kHz), for simulating the echo a laptop microphone hears."""
+    playing at t (16 kHz), for simulating the echo a laptop microphone hears; `heard_blocks()`
+    hands out the same sound in 10 ms blocks up to now, as a device's callback would (the
+    echo canceller's reference)."""
+
+    rate = SAMPLE_RATE
 
     def __init__(self, now: Callable[[], float]):
         import threading
 
         self.now = now
+        self._tap_from: float | None = None  # session time the blocks handed out start at
+        self._tapped = 0  # blocks handed out
         self._lock = threading.Lock()
         self.plays: list[dict] = []  # text, at (asked), start, end, wall (now when asked)
         self.clears: list[float] = []
@@ -174,6 +180,20 @@ class RecordingSpeaker:
         n = int((t1 - t0) * SAMPLE_RATE)
         return float(np.max(np.abs(self.sound(t0, n)))) if n > 0 else 0.0
 
+    def heard_blocks(self) -> list[tuple[float, np.ndarray]]:
+        block = SAMPLE_RATE // 100
+        now = self.now()
+        if self._tap_from is None:
+            self._tap_from = now
+        due = int((now - self._tap_from) * 100)
+        self._tapped = max(self._tapped, due - 200)  # a caller that stalled gets the last 2 s, as from a bounded queue
+        blocks = []
+        while self._tapped < due:
+            t = self._tap_from + self._tapped / 100
+            blocks.append((t, self.sound(t, block)))
+            self._tapped += 1
+        return blocks
+
     def close(self) -> None:
         pass
 
@@ -187,6 +207,7 @@ class FakeOutputStream:
         import time
 
         self.rate, self.block, self.callback = samplerate, blocksize, callback
+        self.latency = 0.0  # what PortAudio would report: blocks are "heard" when the callback runs
         self.now = now or time.perf_counter
         self.blocks: list[tuple[float, np.ndarray]] = []
         self._stop = threading.Event()
@@ -216,6 +237,19 @@ class FakeOutputStream:
 
     def close(self) -> None:
         self.stop()
+
+    def sound(self, t: float, n: int) -> np.ndarray:
+        """The `n` samples (at the stream's rate) the device played from session time t on:
+        what a microphone beside it hears (as `echo` for scripted_microphone)."""
+        out = np.zeros(n, np.float32)
+        for start, block in reversed(list(self.blocks)):
+            a = int(round((t - start) * self.rate))
+            lo, hi = max(0, a), min(len(block), a + n)
+            if lo < hi:
+                out[lo - a : hi - a] = block[lo:hi]
+            elif a >= len(block):
+                break  # blocks from here on ended before t
+        return out
 
     def sound_ended(self, after: float) -> float | None:
         """Session time of the first silent block at or after `after` (playback stopped)."""

@@ -1,10 +1,13 @@
 """Live mode's ports: the laptop plays the glasses.
 
 - `LiveSource`: camera + microphone as one Source (the same contract as the recorded clip),
-  events stamped with session time at capture; the self-hearing gate sits on its audio.
+  events stamped with session time at capture; the self-hearing filter (echo canceller or
+  gate) sits on its audio.
 - `SoundDeviceSpeaker`: answer audio through a sounddevice OutputStream whose callback reads
   a buffer in 10 ms blocks; `clear()` empties the buffer, so sound stops within one block
-  (barge-in). It reports the peak of every block it sends: the gate's "known playback signal".
+  (barge-in). It reports the peak of every block it sends (the gate's "known playback
+  signal") and, once asked, hands out the blocks themselves stamped with the session time
+  they are heard (the echo canceller's reference).
 - `TextSpeaker`: no output device; nothing is heard, answers are shown as text.
 - `LiveDisplay`: the session's display port; keeps the newest state for the window and prints
   what was heard and answered to the terminal.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import queue
 import select
 import sys
 import threading
@@ -62,9 +66,9 @@ class LiveSource:
                     yield VideoFrame(frame.t, frame.image)
             elif self.mic is None:
                 self._stop.wait(0.05)
-            if got is not None:
-                t, samples = got
-                yield AudioChunk(t, self.gate(t, samples) if self.gate is not None else samples)
+            if got is not None:  # the filter may hold audio back a moment (the canceller's 10 ms frames)
+                for t, samples in self.gate.process(*got) if self.gate is not None else (got,):
+                    yield AudioChunk(t, samples)
             if self.mic is not None and self.mic.dropped > self.reported_drops:  # logged here, never in the callback
                 log.warning("microphone queue full: dropped %d chunks of 32 ms so far", self.mic.dropped)
                 self.reported_drops = self.mic.dropped
@@ -82,8 +86,16 @@ class SoundDeviceSpeaker:
 
     The callback runs on PortAudio's thread: it copies from the pending buffers under a lock
     held for microseconds (play/clear only append or empty a deque), pads with silence on
-    underrun, and records (time, peak) of what it sent. `stream_factory` lets tests and the
-    benchmark drive the same callback without a sound card."""
+    underrun, and records (time, peak) of what it sent; once `heard_blocks()` has been
+    called it also copies each block into a bounded queue (`put_nowait`, drops counted) for
+    the echo canceller. `stream_factory` lets tests and the benchmark drive the same
+    callback without a sound card.
+
+    When a block is heard: the callback's time plus the output latency, from the DAC time
+    PortAudio gives the callback; some host APIs give zeros, and then the latency the stream
+    reported when it opened (`latency`, None when it reported none: then 0 is assumed)."""
+
+    TAP_BLOCKS = 200  # 2 s of 10 ms blocks between the callback and the echo canceller
 
     def __init__(self, device: dict | None, now: Callable[[], float], *, rate: int | None = None,
                  block_s: float = 0.01, stream_factory=None):
@@ -99,6 +111,10 @@ class SoundDeviceSpeaker:
         self._cleared = False
         self.clears: deque[float] = deque(maxlen=1000)  # session times clear() was called (the last ones)
         self.silenced: deque[float] = deque(maxlen=1000)  # session times the first block after a clear reached the device
+        self._tap: queue.Queue = queue.Queue(maxsize=self.TAP_BLOCKS)
+        self._tapping = False
+        self.tap_dropped = 0
+        self.timed = True  # whether the callbacks carry DAC times (else the stream's latency is used)
         if stream_factory is None:
             import sounddevice as sd
 
@@ -106,13 +122,22 @@ class SoundDeviceSpeaker:
         self._stream = stream_factory(samplerate=self.rate, blocksize=self.block, channels=1, dtype="float32",
                                       device=device["index"] if device else None, callback=self._callback,
                                       latency="low")  # what is queued in the device cannot be cleared
+        reported = getattr(self._stream, "latency", None)
+        self.latency: float | None = float(reported) if isinstance(reported, (int, float)) and reported >= 0 else None
         self._stream.start()
+
+    def _heard_at(self, time_info) -> float:
+        now = self._now()
+        dac, current = getattr(time_info, "outputBufferDacTime", 0.0), getattr(time_info, "currentTime", 0.0)
+        if dac > 0 and current > 0 and 0 <= dac - current < 1.0:
+            return now + dac - current
+        self.timed = False
+        return now + (self.latency or 0.0)
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         out = outdata[:, 0]
         n = 0
-        latency = max(0.0, time_info.outputBufferDacTime - time_info.currentTime) if time_info is not None else 0.0
-        t = self._now() + latency  # when this block will be heard
+        t = self._heard_at(time_info)  # when this block will be heard
         with self._lock:
             while n < frames and self._pending:
                 head = self._pending[0]
@@ -128,6 +153,23 @@ class SoundDeviceSpeaker:
             if self._cleared:
                 self._cleared = False
                 self.silenced.append(t)
+        if self._tapping:  # silence too: the canceller needs the far end as one unbroken stream
+            try:
+                self._tap.put_nowait((t, out.copy()))
+            except queue.Full:
+                self.tap_dropped += 1
+
+    def heard_blocks(self) -> list[tuple[float, np.ndarray]]:
+        """The blocks sent to the device since the last call, (session time heard, samples at
+        `rate`). Nothing is kept before the first call, so a session without a canceller
+        copies nothing."""
+        self._tapping = True
+        blocks = []
+        while True:
+            try:
+                blocks.append(self._tap.get_nowait())
+            except queue.Empty:
+                return blocks
 
     def play(self, audio: SpeechAudio, at: float) -> tuple[float, float]:
         samples = resample(np.asarray(audio.samples, np.float32), audio.rate, self.rate)  # outside the lock

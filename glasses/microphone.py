@@ -9,29 +9,33 @@ counts the chunk as dropped (the reader logs the count: logging could block the 
 as if it were the microphone (for tests and demos), or `none`.
 
 Self-hearing. On laptop speakers the microphone hears the answer being spoken; without care
-the assistant would barge in on itself, or answer its own words. `SelfHearingGate` stands
-between microphone and session and knows exactly what the speaker played and when (the
-speaker reports the peak of every block it sends to the device):
+the assistant would barge in on itself, or answer its own words. `--self-hearing` chooses
+what stands between microphone and session:
 
-- `gate` (default): a Geigel double-talk detector, the classic rule of telephone echo
-  cancellers. While the assistant speaks, a chunk passes only if its peak is louder than
-  `ratio` x the loudest sample played in the last `tail` seconds (the echo path: output
-  latency and room reverb); otherwise it is replaced by silence. The wearer speaking up
-  over the answer passes (barge-in, "stop"); the answer's own echo does not. The ratio is
-  the one figure to tune: the loudest the echo can be relative to what is played (1.0 means
-  "the echo is never louder than the signal we sent", true for laptop speakers at normal
-  volume; raise it if the assistant still interrupts itself, lower it if barge-in is hard).
+- `aec` (default): WebRTC's echo canceller subtracts the echo it predicts from what the
+  speaker played (glasses/echo.py); the wearer need not be louder than the answer.
+- `gate`: `SelfHearingGate` below, a Geigel double-talk detector, the classic rule of
+  telephone echo cancellers. While the assistant speaks, a chunk passes only if its peak is
+  louder than `ratio` x the loudest sample played in the last `tail` seconds (the echo path:
+  output latency and room reverb); otherwise it is replaced by silence. The wearer speaking
+  up over the answer passes (barge-in, "stop"); the answer's own echo does not. The ratio
+  is the one figure to tune: the loudest the echo can be relative to what is played (1.0
+  means "the echo is never louder than the signal we sent", true for laptop speakers at
+  normal volume; raise it if the assistant still interrupts itself, lower it if barge-in
+  is hard). It is also what `aec` falls back to when the canceller cannot run.
 - `mute`: silence the microphone whenever the assistant is speaking (and `tail` after). Safe
   on any hardware, but only the push-to-talk key can interrupt.
 - `off`: headphones; nothing to keep out.
-An adaptive echo canceller would let quieter speech through, but no well-kept one installs
-from PyPI on every platform this runs on (speexdsp and webrtc-audio-processing bindings need
-compilers and system libraries), so it is not offered.
+
+Times. A device stamps each block from its callback; `StreamClock` turns those jittery
+stamps into a sample-exact timeline that stays on session time, which both the echo
+canceller and the resampler below rely on.
 """
 from __future__ import annotations
 
 import itertools
 import queue
+import statistics
 import threading
 import time
 from collections import deque
@@ -40,7 +44,6 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from core.audio import resample
 from core.messages import SAMPLE_RATE
 
 CHUNK = 512  # samples per chunk (32 ms), one Silero VAD window
@@ -85,6 +88,84 @@ class Microphone:
 
     def close(self) -> None:
         pass
+
+
+class StreamClock:
+    """Session time of every block of a continuous stream of samples.
+
+    Device callbacks run late or in bursts, so their stamps jitter by milliseconds; counting
+    samples is exact but follows the device's crystal, which drifts from the session clock
+    (tens of ppm: about a tenth of a second an hour). An echo canceller needs a timeline
+    that is both jitter-free and on session time, so this counts samples and moves the
+    count onto the stamps only when they disagree: at once when they differ by more than
+    `jump` (blocks lost, a stream restarted: `restarted`), else when the median offset of
+    the last `window` blocks exceeds `tol` (drift: `moved` says by how much)."""
+
+    def __init__(self, rate: int, tol: float = 0.01, jump: float = 0.1, window: int = 48):
+        self.rate, self.tol, self.jump = rate, tol, jump
+        self.moves = self.restarts = 0
+        self.moved, self.restarted = 0.0, False  # what the last stamp() did
+        self._next: float | None = None  # counted session time of the next sample
+        self._offsets: deque[float] = deque(maxlen=window)
+
+    def stamp(self, t: float, n: int) -> float:
+        """The counted session time of a block of `n` samples that its device stamped `t`."""
+        first = self._next is None
+        self.moved, self.restarted = 0.0, False
+        if first or abs(t - self._next) > self.jump:
+            self.restarted = not first
+            self.restarts += not first
+            self._next = t
+            self._offsets.clear()
+        else:
+            self._offsets.append(t - self._next)
+            if len(self._offsets) == self._offsets.maxlen:
+                drift = statistics.median(self._offsets)
+                if abs(drift) > self.tol:
+                    self._next, self.moved = self._next + drift, drift
+                    self.moves += 1
+                    self._offsets.clear()
+        start = self._next
+        self._next = start + n / self.rate
+        return start
+
+
+class Rechunker:
+    """Device blocks (any rate, any size) -> CHUNK-sample 16 kHz chunks on the session timeline.
+
+    One soxr.ResampleStream for the whole stream: resampling block by block, as this did
+    before, filters each block as if silence surrounded it and leaves a seam at every
+    boundary. The stream holds back the last ~20 ms until more arrives, but soxr removes its
+    filter delay, so output sample k is input time k / 16 kHz: chunks are stamped by
+    counting. A jump in the stamps (blocks lost) starts a fresh stream."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self.clock = StreamClock(rate)
+        self._started = False
+        self._stream = None  # soxr's stream; None at 16 kHz
+        self._rest = np.zeros(0, np.float32)  # resampled samples waiting to fill a chunk
+        self._t = 0.0  # session time of _rest[0]
+
+    def push(self, t: float, samples: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        start = self.clock.stamp(t, len(samples))
+        if self.clock.restarted or not self._started:
+            self._started, self._stream = True, self._new_stream()
+            self._rest, self._t = np.zeros(0, np.float32), start
+        self._t += self.clock.moved
+        audio = self._stream.resample_chunk(samples) if self._stream is not None else samples
+        audio = np.concatenate([self._rest, audio.astype(np.float32, copy=False)])
+        n = len(audio) // CHUNK
+        chunks = [(self._t + i * CHUNK / SAMPLE_RATE, audio[i * CHUNK : (i + 1) * CHUNK]) for i in range(n)]
+        self._rest, self._t = audio[n * CHUNK :], self._t + n * CHUNK / SAMPLE_RATE
+        return chunks
+
+    def _new_stream(self):
+        if self.rate == SAMPLE_RATE:
+            return None
+        import soxr
+
+        return soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
 
 
 class PacedMicrophone(Microphone):
@@ -190,20 +271,22 @@ class DeviceMicrophone(Microphone):
     """A sounddevice InputStream; the callback copies into the bounded queue and nothing else.
 
     The stream opens at construction (a busy or broken device fails before models load) but
-    its chunks are thrown away until `start()`, so the queue is not full of stale audio."""
+    its chunks are thrown away until `start()`, so the queue is not full of stale audio.
+    `read()` turns the device's blocks into 16 kHz chunks (`Rechunker`), outside the callback."""
 
     def __init__(self, device: dict):
         super().__init__(device["name"])
         self.device = device
         self._live = False
-        self._rest = np.zeros(0, np.float32)  # resampled samples waiting to fill a chunk
-        self._ready: deque[tuple[float, np.ndarray]] = deque()
+        self.timed = True  # whether the host API reports capture times (else: the block ends "now")
+        self._ready: deque[tuple[float, np.ndarray]] = deque()  # at most one block's chunks
         sd = _sounddevice()
         self._rate = SAMPLE_RATE
         try:  # 16 kHz if the device (or its host API) takes it, else its own rate, resampled in read()
             sd.check_input_settings(device["index"], samplerate=SAMPLE_RATE, channels=1, dtype="float32")
         except Exception:  # noqa: BLE001 - PortAudio says why in several ways
             self._rate = int(device["default_samplerate"])
+        self._rechunk = Rechunker(self._rate)
         try:
             self._stream = sd.InputStream(device=device["index"], samplerate=self._rate, channels=1, dtype="float32",
                                           blocksize=int(round(CHUNK * self._rate / SAMPLE_RATE)), callback=self._callback)
@@ -219,23 +302,25 @@ class DeviceMicrophone(Microphone):
     def _callback(self, indata, frames, time_info, status) -> None:
         # PortAudio's thread: copy, stamp, offer. Nothing here may block.
         if self._live:
-            t = self._now() - max(0.0, time_info.currentTime - time_info.inputBufferAdcTime) - frames / self._rate
-            self._offer(t, indata[:, 0].copy())
+            self._offer(self._captured_at(time_info, frames), indata[:, 0].copy())
+
+    def _captured_at(self, time_info, frames: int) -> float:
+        """Session time of the block's first sample: its ADC time, on PortAudio's clock, taken
+        back from now. Some host APIs report zeros: then the block ended about now."""
+        now = self._now()
+        adc, current = getattr(time_info, "inputBufferAdcTime", 0.0), getattr(time_info, "currentTime", 0.0)
+        if adc > 0 and current > 0 and 0 <= current - adc < 1.0:
+            return now - (current - adc)
+        self.timed = False
+        return now - frames / self._rate
 
     def read(self, timeout: float) -> tuple[float, np.ndarray] | None:
-        if self._rate == SAMPLE_RATE:
-            return super().read(timeout)
-        if not self._ready:  # a device that cannot do 16 kHz: resample here, outside the callback
+        while not self._ready:  # a block may not fill a chunk (the resampler holds ~20 ms back)
             got = super().read(timeout)
             if got is None:
                 return None
-            t, samples = got
-            start = t - len(self._rest) / SAMPLE_RATE  # the leftover came just before this block
-            audio = np.concatenate([self._rest, resample(samples, self._rate, SAMPLE_RATE)])
-            n = len(audio) // CHUNK
-            self._ready.extend((start + i * CHUNK / SAMPLE_RATE, audio[i * CHUNK : (i + 1) * CHUNK]) for i in range(n))
-            self._rest = audio[n * CHUNK :]
-        return self._ready.popleft() if self._ready else None
+            self._ready.extend(self._rechunk.push(*got))
+        return self._ready.popleft()
 
     def close(self) -> None:
         if self._stream is not None:
@@ -270,6 +355,13 @@ class SelfHearingGate:
         self.mode, self.played, self.ratio, self.tail, self.hold = mode, played, ratio, tail, hold
         self.gated = 0  # chunks replaced by silence
         self._open_until = -1.0  # near-end speech seen: pass this long even if it dips (hangover)
+
+    def process(self, t: float, samples: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """The self-hearing port LiveSource calls: chunks in, chunks out (here one for one)."""
+        return [(t, self(t, samples))]
+
+    def stats(self) -> dict:
+        return {"mode": self.mode, "gated_chunks": self.gated}
 
     def __call__(self, t: float, samples: np.ndarray) -> np.ndarray:
         if self.mode == "off":

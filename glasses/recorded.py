@@ -49,6 +49,7 @@ class MediaInfo:
     rotation: int  # degrees counter-clockwise, as the display matrix says (-90: phone held upright)
     audio_rate: int  # of the source; 0 if no audio
     audio_channels: int
+    still: bool = False  # the video is one picture (an image file, a one-frame clip): it never goes stale
 
 
 def probe(path) -> MediaInfo:
@@ -280,18 +281,20 @@ def _probe(path) -> tuple[MediaInfo, list[str], tuple[int | None, int | None]]:
         if video is None:
             warnings.append("audio only: no frames to look at")
 
-        rotation, width, height, fps = 0, 0, 0, 0.0
+        rotation, width, height, fps, still = 0, 0, 0, 0.0, False
         if video is not None:
             first = firsts[video.index]
             rotation = int(first.rotation)
             width, height = (first.height, first.width) if round(rotation / 90) % 2 else (first.width, first.height)
             rate = video.average_rate or video.guessed_rate or video.base_rate
             fps = float(rate) if rate else 0.0
+            # an image file (png_pipe, image2, ...) or a clip whose video holds a single frame
+            still = video.frames == 1 or container.format.name.endswith("_pipe") or container.format.name == "image2"
         rate = channels = 0
         if audio is not None:
             rate, channels = audio.codec_context.sample_rate, audio.codec_context.layout.nb_channels
         info = MediaInfo(str(path), _duration(container, path), video is not None, audio is not None,
-                         width, height, fps, rotation, rate, channels)
+                         width, height, fps, rotation, rate, channels, still)
         indices = (video.index if video is not None else None, audio.index if audio is not None else None)
         return info, warnings, indices
 

@@ -4,16 +4,26 @@ Whisper, given noise or silence, confidently writes "Thank you for watching." or
 similar. Each utterance is checked three ways before its text is believed: the
 loudness must rise above the noise floor, the model's own no-speech probability must
 be low, and the text must not be one of the well-known phantom phrases.
+
+The encoder sees a shorter window. faster-whisper pads every utterance to Whisper's 30 s
+(3000 mel frames), and encoding those 30 s is most of ASR's cost for a 2-5 s question.
+CTranslate2's encoder takes fewer frames, so `FasterWhisper` runs the one window itself: 15 s,
+or the utterance plus 2 s when that is longer. Shorter windows make Whisper, trained on 30 s
+only, repeat itself more often; a text that looks like such a loop is redone at 30 s. The
+words hold (BENCHMARKS.md, "Whisper on a shorter window": `python -m benchmarks.asr_window`);
+`window="full"` keeps faster-whisper's own path.
 """
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from core.messages import Transcript, Utterance
+from core.messages import SAMPLE_RATE, Transcript, Utterance
 from pipelines.models import unavailable
 from pipelines.wake import normalise
 
@@ -21,6 +31,9 @@ _PHANTOMS = {
     "thank you", "thanks for watching", "thank you for watching", "thank you so much for watching",
     "please subscribe", "subscribe", "you", "bye", "subtitles by the amaraorg community", "music",
     "applause", "silence", "so", "the end",
+    # What Whisper base wrote, alone, for 5 s of real noise and music (benchmarks/asr_window.py),
+    # with a no-speech probability just under the threshold: never a command on their own.
+    "i", "the", "im",
 }
 
 
@@ -33,9 +46,65 @@ class ASRConfig:
     device: str = "cpu"
     cpu_threads: int = 0  # 0: let CTranslate2 choose
     beam_size: int = 1  # greedy: a spoken command is short, beams cost latency
-    max_new_tokens: int = 64
+    # Tokens per utterance: at most max_new_tokens (Whisper's own limit is 224), and at most
+    # tokens_per_second of its audio (see token_cap), so a decoding loop stops early.
+    max_new_tokens: int = 224
+    tokens_per_second: float = 12.0  # read German runs at 8; English at 4-6
     no_speech_threshold: float = 0.6
     min_level_db: float = -45.0  # utterances quieter than this (RMS, dBFS) are noise
+    # Mel frames the encoder sees (see window_frames): "full" is faster-whisper's 30 s path,
+    # "fit" the utterance plus window_margin, a number is at least that many frames.
+    window: str = "1500"  # 15 s: the shortest that kept every WER within 1 point of 30 s (BENCHMARKS.md)
+    window_margin: int = 200  # frames of silence after the audio when the window grows to fit it (2 s)
+    # A short window's text that looks like a decoding loop (see looped) is redone at the full
+    # window; None: never. 2.4 is Whisper's own threshold for "too repetitive".
+    fallback_compression: float | None = 2.4
+
+
+HOP = 160  # samples per mel frame: 10 ms at 16 kHz
+FULL_WINDOW = 3000  # mel frames in Whisper's 30 s window, the only length it was trained on
+MAX_TOKENS = 224  # Whisper's 448 decoder positions: half for the prompt, half for the text
+WINDOW_STEP = 200  # a short window is rounded up to whole 2 s: few distinct shapes, silence after the speech
+# faster-whisper's defaults for dropping a window as silence (no_speech_threshold, log_prob_threshold):
+# the short path applies the same rule, so both paths give the same text for the same decoding.
+_SKIP_NO_SPEECH, _SKIP_LOGPROB = 0.6, -1.0
+
+
+def token_cap(seconds: float, max_new_tokens: int = 224, tokens_per_second: float = 12.0) -> int:
+    """How many tokens Whisper may write for `seconds` of audio (pure): enough for fast speech in a
+    token-hungry language, and no more, because a decoding loop ("oh, oh, oh, ...") runs to the cap."""
+    return max(1, min(max_new_tokens, MAX_TOKENS, 16 + int(np.ceil(tokens_per_second * max(seconds, 0.0)))))
+
+
+def max_length(tokens: int, prompt: int) -> int:
+    """CTranslate2's Whisper `max_length` that lets it write exactly `tokens` after a `prompt`-token
+    prompt (pure). It counts the prompt and gives the text at most half of max_length (Whisper's
+    448 positions are half prompt, half text), so faster-whisper's max_new_tokens=64 writes 34."""
+    return max(2 * tokens, tokens + prompt - 1)
+
+
+def looped(text: str, tokens: int, cap: int, max_compression: float = 2.4) -> bool:
+    """Whether a decoding looks like a loop (pure): it ran to the token cap (speech never needs it),
+    or its text compresses better than `max_compression` (gzip), Whisper's own repetition test."""
+    data = text.encode("utf-8")
+    return tokens >= cap or (len(data) > 0 and len(data) / len(zlib.compress(data)) > max_compression)
+
+
+def window_frames(frames: int, window: str = "fit", margin: int = 200) -> int:
+    """Mel frames the encoder sees for `frames` frames of audio (pure).
+
+    "full": 3000, Whisper's 30 s. "fit": the audio plus `margin`, rounded up to 200. A number:
+    at least that many, grown like "fit" when the audio needs more. Never more than 3000:
+    audio longer than that goes through faster-whisper's own 30 s windows."""
+    fit = min(FULL_WINDOW, -(-(max(frames, 1) + max(margin, 0)) // WINDOW_STEP) * WINDOW_STEP)
+    window = str(window)  # 1500 or "1500"
+    if window == "full":
+        return FULL_WINDOW
+    if window == "fit":
+        return fit
+    if window.isdigit() and 2 <= int(window) <= FULL_WINDOW and int(window) % 2 == 0:
+        return max(int(window), fit)
+    raise ValueError(f"ASR window {window!r}: use 'full', 'fit' or an even number of mel frames up to {FULL_WINDOW}")
 
 
 def whisper_languages() -> tuple[str, ...]:
@@ -90,14 +159,28 @@ def guard(text: str, no_speech_prob: float, audio: np.ndarray, config: ASRConfig
     return ""
 
 
-class FasterWhisper:
-    """The real model: `WhisperModel` from a size name, a hub id or a local folder."""
+def _random_weights(model: str) -> bool:
+    """pipelines.tiny.is_random_weights without importing torch: its marker file is in the folder."""
+    return (Path(model) / "RANDOM_WEIGHTS.txt").is_file()
 
-    def __init__(self, config: ASRConfig):
+
+class FasterWhisper:
+    """The real model: `WhisperModel` from a size name, a hub id or a local folder.
+
+    `model`: an already loaded `WhisperModel` (tests and benchmarks share one across configs)."""
+
+    def __init__(self, config: ASRConfig, model=None):
         self.config = config
-        self._model = None
+        self._model = model
+        self.fallbacks = 0  # short windows redone at the full window (benchmarks count them)
+        # Random weights run every decoding to the cap: redoing each at the full window would
+        # charge the latency benchmark a cost that real weights rarely pay.
+        self._redo_loops = config.fallback_compression is not None and not _random_weights(config.model)
+        window_frames(0, config.window)  # a bad window is bad input at start-up, not at the first question
 
     def setup(self) -> None:
+        if self._model is not None:
+            return
         try:
             from faster_whisper import WhisperModel
 
@@ -110,15 +193,59 @@ class FasterWhisper:
 
     def transcribe(self, audio: np.ndarray) -> tuple[str, float]:
         c = self.config
+        if c.window == "full" or len(audio) > FULL_WINDOW * HOP:  # longer: faster-whisper's 30 s windows
+            return self._transcribe_full(audio)
+        return self._transcribe_window(audio, window_frames(len(audio) // HOP, c.window, c.window_margin))
+
+    def _transcribe_full(self, audio: np.ndarray) -> tuple[str, float]:
+        """faster-whisper's own path: every 30 s of audio padded to a 30 s window."""
+        c = self.config
+        cap = token_cap(min(len(audio), FULL_WINDOW * HOP) / SAMPLE_RATE, c.max_new_tokens, c.tokens_per_second)
+        prompt = 4 if self._model.model.is_multilingual else 2  # its prompt: <|sot|> (<|lang|> <|task|>) <|notimestamps|>
         segments, _info = self._model.transcribe(
             audio, language=c.language, task=c.task, beam_size=c.beam_size, temperature=0.0,
             without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
-            max_new_tokens=c.max_new_tokens,
+            max_new_tokens=max_length(cap, prompt) - prompt,
         )
         segments = list(segments)
         text = " ".join(s.text.strip() for s in segments).strip()
         no_speech = max((s.no_speech_prob for s in segments), default=1.0)
         return text, no_speech
+
+    def _transcribe_window(self, audio: np.ndarray, frames: int) -> tuple[str, float]:
+        """One window of `frames` mel frames, decoded as faster-whisper decodes its first window
+        (same features, prompt, suppressed tokens, greedy or beam search, silence rule); at 3000
+        frames the text and no-speech probability are exactly those of `_transcribe_full`."""
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        c, model = self.config, self._model
+        features = model.feature_extractor(audio)[:, :-1]  # the last frame is padding: faster-whisper drops it too
+        features = np.pad(features, ((0, 0), (0, frames - features.shape[-1])))  # (80, frames): log-mel 0 as it pads
+        encoded = model.encode(features)  # (1, frames // 2, d_model)
+        language = c.language
+        if language is None:  # detect on the same encoding: faster-whisper would encode a 30 s window once more
+            language = model.model.detect_language(encoded)[0][0][0][2:-2] if model.model.is_multilingual else "en"
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=c.task, language=language)
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        cap = token_cap(len(audio) / SAMPLE_RATE, c.max_new_tokens, c.tokens_per_second)
+        result = model.model.generate(
+            encoded, [prompt], beam_size=c.beam_size, max_length=max_length(cap, len(prompt)),
+            return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+            suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1])),
+        )[0]
+        tokens = result.sequences_ids[0]
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)  # as faster-whisper recovers it
+        if result.no_speech_prob > _SKIP_NO_SPEECH and avg_logprob < _SKIP_LOGPROB:
+            return "", 1.0  # faster-whisper skips such a window: no segment, so no-speech 1.0 as above
+        text = tokenizer.decode(tokens).strip()
+        # Whisper knows only 30 s windows; on a short one it now and then repeats a phrase to the
+        # token cap ("what your country can do for you? what your country ..."). The full window
+        # rarely does: those few utterances pay for both.
+        if self._redo_loops and looped(text, len(tokens), cap, c.fallback_compression):
+            self.fallbacks += 1
+            return self._transcribe_full(audio)
+        return text, result.no_speech_prob
 
 
 class ASRStage:

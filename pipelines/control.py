@@ -11,6 +11,7 @@ the answers still running (the current one, and cancelled ones until their threa
 """
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from collections import deque
@@ -20,6 +21,24 @@ from core.clock import since
 from core.messages import AnswerFinished, Transcript
 from pipelines.answer import Answer, AnswerParts, pick
 from pipelines.turns import Cancel, Confirm, Plan, Record, Show, Speculate, StartAnswer, TurnTaking
+
+
+def _trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _trim()
+
+
+def release_memory() -> None:
+    """Give the heap that an answer freed back to the system. Each answer runs in new threads (its
+    own, the generator's), and glibc keeps what each thread's arena freed: without this, a long
+    session grows by about a megabyte an answer (measured with 200 answers in one replay)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class Control:
@@ -36,6 +55,7 @@ class Control:
             self.answers.pop(ev.turn, None)
             if not ev.discarded:
                 self.history.append((ev.question, ev.answer))
+            release_memory()
         now = since((ev.detected_at, ev.detected_perf)) if isinstance(ev, Transcript) else clock.now()
         for action in self.turns.handle(ev, now):
             self.do(action)

@@ -15,10 +15,19 @@ What it yields, and when:
 - an early `Utterance` once a pause has lasted `utterance_tail` (early ASR), and the final
   `Utterance` when the endpointer (or the button's release) ends it;
 - `TypedQuestion` when the audio reaches an `--ask` time.
+
+Turn detection (`turn="smart"` with a turn model, pipelines/turn_model.py): a pause first
+holds the turn open for the long silence; once it has lasted the short one, the model hears
+the utterance so far, that silence included (the more silence it hears, the more it leans to
+"finished", so when it is asked is part of the operating point), and its verdict sets the
+silence this pause needs: the endpointer then ends the turn at once, or after the long
+silence. One call per pause, in this thread. Without a model, or after it fails, every
+pause needs the endpointer's own silence.
 """
 from __future__ import annotations
 
 import bisect
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +37,10 @@ import numpy as np
 from core.audio import AudioHistory
 from core.messages import (SAMPLE_RATE, AudioChunk, PushToTalk, SpeechOnset, SpeechPaused, SpeechResumed,
                            SpeechStarted, TypedQuestion, Utterance)
+from pipelines.turn_model import POLICIES, PRE_SPEECH, SmartTurnConfig, one_line
 from pipelines.vad import WINDOW, EndpointConfig, Endpointer, SpeechEvent
+
+log = logging.getLogger("hearing")
 
 
 @dataclass(frozen=True)
@@ -38,11 +50,17 @@ class HearingConfig:
     utterance_tail: float = 0.1  # audio kept after the end of speech; the early cut waits for it
     barge_in_after: float = 0.4  # voiced seconds before speech counts as speaking up (not "mm-hmm")
     asks: tuple[tuple[float, str], ...] = ()  # typed questions at media seconds
+    turn: str = "silence"  # "smart": a turn model judges each pause; "silence": the silence alone ends a turn
+    smart: SmartTurnConfig = field(default_factory=SmartTurnConfig)
 
 
 class Hearing:
-    def __init__(self, config: HearingConfig, vad, clock):
+    def __init__(self, config: HearingConfig, vad, clock, turn_model=None):
+        """`turn_model(audio) -> probability the turn is complete`, used when `config.turn` is "smart"."""
+        if config.turn not in POLICIES:
+            raise ValueError(f"turn must be one of {', '.join(POLICIES)}, not {config.turn!r}")
         self.config, self.vad, self.clock = config, vad, clock
+        self.turn_model = turn_model if config.turn == "smart" else None
         self.endpointer = Endpointer(config.endpoint)
         self.history = AudioHistory(config.endpoint.max_utterance + 2.0)
         self._asks = sorted(config.asks)
@@ -53,6 +71,8 @@ class Hearing:
         self._paused_at: float | None = None  # end of speech of a pause not yet cut early
         self._early_for: float | None = None  # speech start of the utterance an early cut was made for
         self._ptt_start: float | None = None  # the button held since
+        self._unjudged: float | None = None  # end of speech of a pause the turn model has not heard yet
+        self.last_verdict: tuple[float, float] | None = None  # (end of speech, probability finished)
 
     def press(self, event: PushToTalk) -> None:
         """The button: applied when the audio reaches its time, so the order follows the media."""
@@ -62,7 +82,8 @@ class Hearing:
         """Messages for one chunk, yielded lazily: in fast pace the consumer may wait on each."""
         if self._origin is None:
             self._origin = chunk.t
-        while self._asks and self._asks[0][0] <= chunk.t:
+        # strictly before: a frame shown at the ask's own time may come just after the chunk that starts then
+        while self._asks and self._asks[0][0] < chunk.t:
             t, text = self._asks.pop(0)
             self.clock.advance(t)
             yield TypedQuestion(t, text, time.perf_counter())
@@ -91,6 +112,7 @@ class Hearing:
         if pressed:
             self._ptt_start = t
             self.endpointer = Endpointer(self.config.endpoint)  # speech already under way is part of it
+            self._paused_at = self._unjudged = None  # a pause of the old endpointer is no pause of the question
             yield SpeechStarted(t, t)
         elif self._ptt_start is not None:
             start, self._ptt_start = self._ptt_start, None
@@ -102,14 +124,17 @@ class Hearing:
             yield SpeechOnset(ev.t, ev.detected_at)
         elif ev.kind == "pause":
             self._paused_at = ev.t
+            if self.turn_model is not None:  # hold the turn open until the model has heard the pause
+                self._unjudged = ev.t
+                self.endpointer.wait_for(self.config.smart.long)
             yield SpeechPaused(self.endpointer.speech_start, ev.t)
         elif ev.kind == "resume":
-            self._paused_at = None
+            self._paused_at = self._unjudged = None
             if self._early_for is not None:  # what was transcribed early is no longer the question
                 yield SpeechResumed(self._early_for, ev.t)
                 self._early_for = None
         elif ev.kind == "end":
-            self._paused_at = self._early_for = None
+            self._paused_at = self._early_for = self._unjudged = None
             yield self._utterance(ev.start, ev.end)
 
     def _after_window(self, t_end: float) -> Iterator[object]:
@@ -118,10 +143,29 @@ class Hearing:
             start, end = ep.speech_start, self._paused_at
             self._paused_at, self._early_for = None, start
             yield self._utterance(start, end, early=True)
+        if self._unjudged is not None and t_end - self._unjudged >= self.config.smart.short - 1e-9:
+            yield from self._judge(t_end)
         # voiced time, not time since onset: a 0.3 s "mm-hmm" stays "in speech" through its trailing silence
         if ep.in_speech and not self._barge_sent and ep.voiced >= self.config.barge_in_after:
             self._barge_sent = True
             yield SpeechStarted(ep.speech_start, self.clock.now())
+
+    def _judge(self, t_end: float) -> Iterator[object]:
+        """Ask the turn model about the utterance so far and tell the endpointer its verdict."""
+        ep, pause = self.endpointer, self._unjudged
+        self._unjudged = None
+        t0 = time.perf_counter()
+        try:
+            p = self.turn_model(self.history.between(ep.speech_start - PRE_SPEECH, t_end))
+        except Exception as err:  # noqa: BLE001 - a turn model is optional: fall back, never stop hearing
+            log.warning("turn model failed (%s): turns end on silence alone from now on", one_line(err))
+            self.turn_model, silence = None, self.config.endpoint.silence
+        else:
+            self.last_verdict, silence = (pause, p), self.config.smart.silence(p)
+            log.info("turn model: %.2f finished at the pause from %.2f s (%.0f ms)", p, pause,
+                     1000 * (time.perf_counter() - t0))
+        for ev in ep.wait_for(silence):
+            yield from self._on_event(ev)
 
     def _utterance(self, start: float, end: float, *, push_to_talk: bool = False, early: bool = False) -> Utterance:
         return Utterance(start, end, self.clock.now(), self.cut(start, end), time.perf_counter(), push_to_talk, early)

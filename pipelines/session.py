@@ -41,6 +41,7 @@ from pipelines.hearing import Hearing, HearingConfig
 from pipelines.router import route
 from pipelines.speculate import Speculator
 from pipelines.timeline import Timeline
+from pipelines.turn_model import shared_smart_turn
 from pipelines.turns import TurnConfig, TurnTaking
 from pipelines.vad import EndpointConfig
 from pipelines.vision import FrameRing
@@ -73,12 +74,13 @@ class SessionConfig:
     early_asr: bool = True  # transcribe when the silence begins, not when the endpointer decides
     speculative_answer: bool = True  # real time only: start an Instant answer on the early transcript
     utterance_tail: float = 0.1  # audio kept after the end of speech; early ASR starts once it exists
+    turn: str = "silence"  # "smart": Smart Turn judges each pause (pipelines/turn_model.py); the app defaults to it
     models: dict = field(default_factory=dict)  # logged with every turn
 
 
 class Session:
     def __init__(self, config: SessionConfig, *, source, vad, asr, vlm, tts, speaker, clock, log_,
-                 display=None, on_progress: Callable[[float], None] | None = None, skills=()):
+                 display=None, on_progress: Callable[[float], None] | None = None, skills=(), turn_model=None):
         c = config
         self.config, self.source, self.clock, self.log, self.on_progress = c, source, clock, log_, on_progress
         self.speaker = speaker
@@ -90,8 +92,10 @@ class Session:
         self.lockstep = Lockstep(not live)
         self.stop_event = threading.Event()
         self.screen = Timeline(DisplayState(mode=c.mode), display, keep=LIVE_KEEP if live else None)
-        self.hearing = Hearing(HearingConfig(c.endpoint, c.early_asr, c.utterance_tail, c.barge_in_after, c.asks),
-                               vad, clock)
+        if turn_model is None and c.turn == "smart":
+            turn_model = shared_smart_turn()  # loaded once per process; None (one warning) without it
+        self.hearing = Hearing(HearingConfig(c.endpoint, c.early_asr, c.utterance_tail, c.barge_in_after, c.asks,
+                                             c.turn), vad, clock, turn_model)
         self.early = EarlyASR(asr)
         skills = {s.name: s for s in skills}
         self.turns = TurnTaking(TurnConfig(c.wake_phrase, c.follow_up, c.mode, c.barge_in, c.barge_in_after,

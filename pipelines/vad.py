@@ -6,7 +6,9 @@ whole file at once, `SileroVAD` is fed chunk by chunk as audio arrives and carri
 model's recurrent state and 64-sample context between calls.
 
 `Endpointer` turns per-window probabilities into speech start/end events. It is a pure
-state machine (no I/O, no clock): its times come from the audio itself.
+state machine (no I/O, no clock): its times come from the audio itself. A turn model may
+judge a pause and tell it how much silence that pause needs (`wait_for`); without one, every
+pause needs the configured silence.
 """
 from __future__ import annotations
 
@@ -90,6 +92,8 @@ class Endpointer:
         self._start = 0.0
         self._last_voiced = 0.0  # end time of the last voiced window
         self._paused = False
+        self._silence = config.silence  # what the current pause needs (a turn model's verdict may change it)
+        self._t_end = 0.0  # end of the last window seen
 
     @property
     def speech_start(self) -> float:
@@ -101,9 +105,18 @@ class Endpointer:
         """Seconds from the onset to the last voiced window: a trailing pause does not count."""
         return self._last_voiced - self._start if self.in_speech else 0.0
 
+    def wait_for(self, silence: float) -> list[SpeechEvent]:
+        """The silence the current pause needs before it ends the utterance (a turn model's
+        verdict); speech that resumes restores the configured one. A pause that has already
+        lasted that long ends now."""
+        if not (self.in_speech and self._paused):
+            return []
+        self._silence = silence
+        return [self._end(self._last_voiced)] if self._t_end - self._last_voiced >= silence else []
+
     def update(self, prob: float, t: float) -> list[SpeechEvent]:
         c = self.config
-        t_end = t + self.window
+        t_end = self._t_end = t + self.window
         events: list[SpeechEvent] = []
         if not self.in_speech:
             if prob >= c.threshold:
@@ -118,18 +131,20 @@ class Endpointer:
         if prob >= c.threshold or (prob >= c.neg_threshold and not self._paused):
             if self._paused:
                 events.append(SpeechEvent("resume", t, detected_at=t_end))
-            self._paused = False
+            self._paused, self._silence = False, c.silence
             self._last_voiced = t_end
         elif not self._paused:
             self._paused = True
             events.append(SpeechEvent("pause", self._last_voiced, detected_at=t_end))
         silent_for = t_end - self._last_voiced
         too_long = t_end - self._start >= c.max_utterance
-        if silent_for >= c.silence or too_long:
-            end = self._last_voiced if not too_long or self._paused else t_end
-            events.append(SpeechEvent("end", end, start=self._start, end=end, detected_at=t_end))
-            self.in_speech, self._onset, self._paused = False, None, False
+        if silent_for >= self._silence or too_long:
+            events.append(self._end(self._last_voiced if not too_long or self._paused else t_end))
         return events
+
+    def _end(self, end: float) -> SpeechEvent:
+        self.in_speech, self._onset, self._paused, self._silence = False, None, False, self.config.silence
+        return SpeechEvent("end", end, start=self._start, end=end, detected_at=self._t_end)
 
     def flush(self, t: float) -> list[SpeechEvent]:
         """End of stream: close an utterance still open."""

@@ -39,3 +39,24 @@ def speech16k(espeak, tmp_path_factory):
         return resample(samples, rate, 16000)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def real_whisper_dir() -> Path:
+    """The real Whisper folder named by GLASSES_TEST_WHISPER (.ci/run assembles Whisper base there)."""
+    name = os.environ.get("GLASSES_TEST_WHISPER", "")
+    if not name:
+        pytest.skip("GLASSES_TEST_WHISPER is not set: real-weights tests skipped (.ci/run assembles Whisper base "
+                    "with ../shared/models/whisper-base.sh and sets it)")
+    folder = Path(name).expanduser()
+    if not (folder / "model.bin").is_file():
+        pytest.skip(f"GLASSES_TEST_WHISPER={name} holds no model.bin: real-weights tests skipped")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_whisper(real_whisper_dir):
+    """Real Whisper, loaded once per session: a faster_whisper.WhisperModel on 2 threads, as CI has."""
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(str(real_whisper_dir), device="cpu", compute_type="int8", cpu_threads=2)

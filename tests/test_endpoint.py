@@ -54,6 +54,54 @@ def test_max_utterance_forces_an_end_and_flush_closes_an_open_one():
     assert [e.kind for e in ep.flush(1.0)] == ["end"]
 
 
+def pause_of(probs, config=EndpointConfig()):
+    """An endpointer fed speech then silence until its first pause: (endpointer, events, next window index)."""
+    ep, events = Endpointer(config, window=W), []
+    for i, p in enumerate(probs):
+        events += ep.update(p, i * W)
+        if events and events[-1].kind == "pause":
+            return ep, events, i + 1
+    raise AssertionError("no pause")
+
+
+def test_a_verdict_sets_the_silence_the_pause_needs_and_ends_it_at_once_when_it_has_lasted():
+    ep, _, i = pause_of([0.9] * 30 + [0.0] * 100)
+    assert ep.wait_for(1.2) == []  # held open: the configured 0.5 s no longer ends it
+    for k in range(i, i + 20):  # 0.64 s of silence
+        assert ep.update(0.0, k * W) == []
+    (end,) = ep.wait_for(0.1)  # "finished": the pause is already longer than that
+    assert end.kind == "end" and abs(end.end - 30 * W) < 1e-9 and abs(end.detected_at - (i + 20) * W) < 1e-9
+    assert not ep.in_speech and ep.wait_for(0.1) == []
+
+
+def test_an_unfinished_verdict_waits_longer_and_speech_that_resumes_restores_the_silence():
+    ep, events, i = pause_of([0.9] * 30 + [0.0] * 100)
+    assert ep.wait_for(1.0) == []
+    k = i
+    while not any(e.kind == "end" for e in events):
+        events += ep.update(0.0, k * W)
+        k += 1
+    assert abs(events[-1].detected_at - events[-1].end - 1.0) < W + 1e-9  # the verdict's silence, not 0.5 s
+    # a pause told to wait long, then speech again: the next pause needs the configured silence
+    ep, events, i = pause_of([0.9] * 30 + [0.0] * 5)
+    ep.wait_for(2.0)
+    probs = [0.9] * 10 + [0.0] * 30
+    for k, p in enumerate(probs, start=i):
+        events += ep.update(p, k * W)
+    end = [e for e in events if e.kind == "end"][-1]
+    assert abs(end.detected_at - end.end - EndpointConfig().silence) < W + 1e-9
+
+
+def test_a_verdict_outside_a_pause_changes_nothing():
+    ep = Endpointer(EndpointConfig(), window=W)
+    assert ep.wait_for(0.0) == []  # no speech yet
+    for k in range(20):
+        ep.update(0.9, k * W)
+    assert ep.wait_for(0.0) == [] and ep.in_speech  # speaking, not pausing
+    _, events = run([0.9] * 20 + [0.0] * 30)
+    assert [e.kind for e in events] == ["start", "pause", "end"]
+
+
 def test_hallucination_guard():
     cfg = ASRConfig()
     loud = np.full(16000, 0.1, np.float32)

@@ -1,10 +1,14 @@
 """Hearing on its own: audio chunks in, speech events and utterances out, in media-time order."""
+import logging
+
 import numpy as np
 
 from core.clock import MediaClock
 from core.messages import SAMPLE_RATE, AudioChunk, PushToTalk, SpeechResumed, SpeechStarted, TypedQuestion, Utterance
 from glasses.fakes import tone_track
 from pipelines.hearing import Hearing, HearingConfig
+from pipelines.turn_model import SmartTurnConfig
+from pipelines.vad import EndpointConfig
 from tests.fakes import EnergyVAD
 
 
@@ -61,3 +65,83 @@ def test_push_to_talk_bounds_the_question_without_the_endpointer():
 def test_early_asr_off_makes_no_early_cut_but_still_reports_the_pause():
     out = names(hear(tone_track(4.0, [(1.0, 2.0)]), early_asr=False))
     assert out == ["SpeechOnset", "SpeechStarted", "SpeechPaused", "Utterance"]  # speculation still starts at the pause
+
+
+# --- a turn model judges each pause (turn="smart") ------------------------------------------
+class FakeTurn:
+    """Says "finished" with the given probabilities, one per call, and remembers what it heard."""
+
+    def __init__(self, *probabilities, error=None):
+        self.probabilities, self.error, self.heard = list(probabilities), error, []
+
+    def __call__(self, audio):
+        self.heard.append(len(audio) / SAMPLE_RATE)
+        if self.error:
+            raise self.error
+        return self.probabilities.pop(0)
+
+
+def hear_smart(audio, model, **config):
+    hearing = Hearing(HearingConfig(turn="smart", **config), EnergyVAD(), MediaClock(), model)
+    out = []
+    for i in range(0, len(audio), 512):
+        out += list(hearing.feed(AudioChunk(i / SAMPLE_RATE, audio[i:i + 512])))
+    return out + list(hearing.finish(len(audio) / SAMPLE_RATE))
+
+
+def final(out):
+    return [m for m in out if isinstance(m, Utterance) and not m.early]
+
+
+def test_a_finished_verdict_ends_the_turn_after_the_short_silence_and_the_model_hears_the_utterance():
+    smart, model = SmartTurnConfig(), FakeTurn(0.95)
+    (question,) = final(hear_smart(tone_track(4.0, [(1.0, 2.0)]), model))
+    assert abs(question.end - 2.0) < 0.04
+    assert smart.short <= question.detected_at - question.end < smart.short + 0.04  # within one window of it
+    # once, about the utterance so far: 0.5 s before its onset to the short silence after it
+    assert len(model.heard) == 1 and abs(model.heard[0] - (0.5 + 1.0 + smart.short)) < 0.07
+
+
+def test_an_unfinished_verdict_waits_the_long_silence():
+    smart = SmartTurnConfig()
+    (question,) = final(hear_smart(tone_track(4.0, [(1.0, 2.0)]), FakeTurn(0.2)))
+    assert smart.long <= question.detected_at - question.end < smart.long + 0.04
+
+
+def test_a_hesitation_the_model_calls_unfinished_stays_inside_the_question():
+    model = FakeTurn(0.1, 0.97)  # "what's ... this": unfinished at the pause, finished at the end
+    out = hear_smart(tone_track(5.0, [(1.0, 1.6), (2.4, 3.0)]), model)  # 0.8 s: the silence alone would cut here
+    assert names(out) == ["SpeechOnset", "SpeechStarted", "SpeechPaused", "Utterance early", "SpeechResumed",
+                          "SpeechPaused", "Utterance early", "Utterance"]
+    (question,) = final(out)
+    assert abs(question.start - 1.0) < 0.04 and abs(question.end - 3.0) < 0.04 and len(model.heard) == 2
+    assert len(final(hear(tone_track(5.0, [(1.0, 1.6), (2.4, 3.0)])))) == 2  # the silence alone: two
+
+
+def test_a_failing_model_warns_once_and_the_silence_ends_turns_from_then_on(caplog):
+    model = FakeTurn(error=RuntimeError("onnxruntime: bad input"))
+    with caplog.at_level(logging.WARNING):
+        out = hear_smart(tone_track(6.0, [(1.0, 2.0), (3.0, 4.0)]), model)
+    first, second = final(out)
+    for u in (first, second):
+        assert abs(u.detected_at - u.end - EndpointConfig().silence) < 0.04
+    assert len(model.heard) == 1 and len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_the_model_is_not_asked_with_turn_silence_nor_while_the_button_is_held():
+    model = FakeTurn()
+    hearing = Hearing(HearingConfig(turn="silence"), EnergyVAD(), MediaClock(), model)
+    for i in range(0, 4 * SAMPLE_RATE, 512):
+        list(hearing.feed(AudioChunk(i / SAMPLE_RATE, tone_track(4.0, [(1.0, 2.0)])[i:i + 512])))
+    assert model.heard == []
+    audio = tone_track(5.0, [(1.0, 1.5), (2.2, 2.8)])
+    hearing = Hearing(HearingConfig(turn="smart"), EnergyVAD(), MediaClock(), model)
+    hearing.press(PushToTalk(0.9, True))
+    hearing.press(PushToTalk(3.0, False))
+    out = [m for i in range(0, len(audio), 512) for m in hearing.feed(AudioChunk(i / SAMPLE_RATE, audio[i:i + 512]))]
+    assert names(out) == ["SpeechStarted", "Utterance"] and model.heard == []
+
+
+def test_without_a_model_smart_is_the_silence_alone():
+    (question,) = final(hear_smart(tone_track(4.0, [(1.0, 2.0)]), None))
+    assert abs(question.detected_at - question.end - EndpointConfig().silence) < 0.04

@@ -39,7 +39,7 @@ def test_replay_hears_the_question_answers_and_writes_everything(clip, tmp_path)
     out = tmp_path / "out"
     asr = ScriptedASR([(2.5, "Hey glasses, what colour is the square?")])
     vlm = FakeVLM(ANSWER)
-    result = replay(ReplayOptions(path, out=out, progress=False), asr=asr, vlm=vlm)
+    result = replay(ReplayOptions(path, out=out, progress=False, turn="silence"), asr=asr, vlm=vlm)
 
     lines = [json.loads(line) for line in (out / "session.jsonl").read_text().splitlines()]
     assert lines[0]["type"] == "session" and lines[-1]["type"] == "end"
@@ -51,7 +51,7 @@ def test_replay_hears_the_question_answers_and_writes_everything(clip, tmp_path)
     assert 1.5 <= turn["frame_time"] <= turn["heard_at"] + 0.1 and turn["frame_sharpness"] > 0
     lat = turn["latency"]
     assert set(lat) == {"vad", "asr", "vlm_first_token", "vlm_total", "tts_first_audio", "voice_to_voice"}
-    assert 0.45 <= lat["vad"] <= 0.6  # the default 0.5 s endpointing silence
+    assert 0.45 <= lat["vad"] <= 0.6  # --turn silence: the 0.5 s endpointing silence
     assert lat["voice_to_voice"] >= lat["vad"] + lat["tts_first_audio"] > 0
     assert turn["models"]["fake"] is True
     assert [s["text"] for s in turn["spoken"]][0] == "The square is red."
@@ -78,3 +78,52 @@ def test_ask_past_the_end_is_bad_input(clip, tmp_path):
     path, _ = clip
     with pytest.raises(UsageError, match="past the end"):
         replay(ReplayOptions(path, out=tmp_path / "o", asks=((99.0, "what?"),)), asr=ScriptedASR([]), vlm=FakeVLM())
+
+
+def test_the_default_turn_detector_ends_the_question_between_its_short_and_long_silences(clip, tmp_path):
+    from pipelines.turn_model import SmartTurnConfig, load_smart_turn
+
+    if load_smart_turn() is None:
+        pytest.skip("Smart Turn's model (pipecat-ai) is not installed: the default falls back to silence")
+    path, _ = clip
+    result = replay(ReplayOptions(path, out=tmp_path / "out", progress=False, render=False),
+                    asr=ScriptedASR([(2.5, "Hey glasses, what colour is the square?")]), vlm=FakeVLM(ANSWER))
+    (turn,) = result.turns
+    c = SmartTurnConfig()
+    assert c.short <= turn["latency"]["vad"] <= c.long + 0.1  # the model's verdict chose one of the two waits
+
+
+def one_frame_clip(path, seconds: float):
+    """One picture and `seconds` of quiet sound: a still shown over a recording."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=1)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        sound = out.add_stream("aac", rate=16000, layout="mono")
+        image = np.full((240, 320, 3), 90, np.uint8)
+        image[80:160, 120:200] = (0, 0, 255)
+        out.mux(video.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        out.mux(video.encode(None))
+        for i in range(int(seconds * 16000) // 1024):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    return path
+
+
+def test_a_still_picture_is_looked_at_however_late_the_question(tmp_path):
+    import cv2
+    import numpy as np
+
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.full((240, 320, 3), 128, np.uint8))
+    clip = one_frame_clip(tmp_path / "one.mp4", 4.0)
+    for path, t in ((still, 0.0), (clip, 3.5)):  # 3.5 s after the only frame: no camera "stopped" here
+        vlm = FakeVLM(ANSWER)
+        result = replay(ReplayOptions(path, out=tmp_path / path.stem, progress=False, render=False,
+                                      asks=((t, "what is this?"),)), asr=ScriptedASR([]), vlm=vlm)
+        (turn,) = result.turns
+        assert turn["frame_time"] == 0.0 and vlm.requests[0].image is not None, path.name

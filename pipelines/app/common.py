@@ -17,6 +17,7 @@ from pipelines.log import SessionLog, summary_table
 from pipelines.models import ASR, VLM, ModelChoice, ModelUnavailable, choose, locate
 from pipelines.session import SessionConfig
 from pipelines.tts import Pyttsx3TTS
+from pipelines.turn_model import DEFAULT_POLICY
 from pipelines.vad import EndpointConfig
 from pipelines.vlm import HFVLM, VLMConfig, default_dtype
 
@@ -47,6 +48,7 @@ class AssistantOptions:
     language: str | None = None  # a Whisper code, "auto" to detect, None: not given (see whisper_language)
     translate: bool = False
     silence: float = EndpointConfig.silence
+    turn: str = DEFAULT_POLICY  # "smart": Smart Turn judges each pause; "silence": the silence alone (pipelines/hearing.py)
     follow_up: float = 6.0
     max_new_tokens: int = 60
     extra: dict = field(default_factory=dict)
@@ -157,7 +159,8 @@ def open_session(out: Path, opts: AssistantOptions, models: dict, warnings: list
 def session_config(opts, models: dict, **more) -> SessionConfig:
     """The SessionConfig both commands build from their shared options."""
     fields = dict(wake_phrase=opts.wake, follow_up=opts.follow_up, mode=opts.mode, agents=opts.agents,
-                  max_new_tokens=opts.max_new_tokens, endpoint=EndpointConfig(silence=opts.silence), models=models)
+                  max_new_tokens=opts.max_new_tokens, endpoint=EndpointConfig(silence=opts.silence), turn=opts.turn,
+                  models=models)
     return SessionConfig(**{**fields, **more, **opts.extra})
 
 

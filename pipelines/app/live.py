@@ -25,7 +25,7 @@ class LiveOptions(AssistantOptions):
     speaker: str | None = None  # None: the default output; an index, a name, or "none" (answers as text)
     window: bool = True
     ptt: str = "toggle"  # push-to-talk key: toggle | hold
-    self_hearing: str = "gate"  # gate | mute | off (see glasses/microphone.py)
+    self_hearing: str = "aec"  # aec | gate | mute | off (see glasses/microphone.py, glasses/echo.py)
     echo_ratio: float = 1.0  # gate: how loud the speaker's echo may be, relative to what is played
     echo: bool = True  # print what was heard and answered in the terminal
 
@@ -92,7 +92,7 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
     Ports and stages may be injected (tests pass fakes); the rest is opened from `opts`.
     Devices are checked before any model loads, so a bad one costs a line, not a minute."""
     from glasses.live import LiveDisplay, LiveSource, TextSpeaker
-    from glasses.microphone import SelfHearingGate
+    from glasses.echo import open_self_hearing, preload as preload_echo
     from glasses.window import Window
 
     warnings: list[str] = []
@@ -103,6 +103,8 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
             window = Window("glasses")
         asr, vlm, models = stages(opts, asr, vlm)
         out = prepare_out(opts.out or default_out(Path("live")))
+        if opts.self_hearing == "aec":
+            preload_echo()  # importing livekit takes ~0.7 s: before the clock starts, not before the microphone
         clock = clock or WallClock()  # session time 0: now, with the models loaded
         try:
             speaker = make_speaker(clock.now)
@@ -111,11 +113,15 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
     except BaseException:
         source.close()
         raise
-    source.gate = SelfHearingGate(opts.self_hearing, speaker.played, ratio=opts.echo_ratio)
+    source.gate, problem = open_self_hearing(opts.self_hearing, speaker, ratio=opts.echo_ratio)
+    warnings += [problem] if problem else []
+    if getattr(speaker, "latency", 0.0) is None:  # a SoundDeviceSpeaker whose device reports none
+        warnings.append("the output device reports no latency: echo cancellation assumes 0 ms and searches for the rest")
     session_log, tts, own_tts = open_session(
         out, opts, models, warnings, tts, "live", clip=None, pace="live", duration=None,
         camera=getattr(camera, "name", None), mic=getattr(mic, "name", None),
-        speaker=speaker.name if hasattr(speaker, "name") else type(speaker).__name__, self_hearing=opts.self_hearing)
+        speaker=speaker.name if hasattr(speaker, "name") else type(speaker).__name__, self_hearing=source.gate.mode,
+        speaker_latency_s=getattr(speaker, "latency", None))
     display = LiveDisplay(speaker, clock.now, echo=(lambda line: print(line, flush=True)) if opts.echo else None)
     session = Session(session_config(opts, models), source=source, vad=vad or SileroVAD(), asr=asr, vlm=vlm,
                       tts=tts, speaker=speaker, clock=clock, log_=session_log, display=display)
@@ -263,7 +269,7 @@ class _LiveRun:
         ports = [f"camera: {self.camera.name if self.camera else 'none'}",
                  f"microphone: {self.mic.name if self.mic else 'none, type your questions and press Enter'}",
                  f"speaker: {getattr(self.speaker, 'name', type(self.speaker).__name__)}",
-                 f"self-hearing: {self.opts.self_hearing}"]
+                 f"self-hearing: {self.source.gate.mode if self.source.gate is not None else 'off'}"]
         print("live | " + " | ".join(ports), flush=True)
         keys = "space push-to-talk (%s), p photo, m mode, q or Esc quit; " % self.opts.ptt if self.window else ""
         ask = (f"Say \"{self.opts.wake}, what am I looking at?\"" if self.opts.wake
@@ -289,6 +295,7 @@ class _LiveRun:
             "camera_frames": self.camera.frames if self.camera is not None else 0,
             "window_drawn": getattr(self.window, "drawn", 0), "window_dropped": getattr(self.window, "dropped", 0),
             "mic_dropped_chunks": self.mic.dropped if self.mic is not None else 0,
+            "self_hearing": self.source.gate.stats() if self.source.gate is not None else None,
             "shutdown_s": round(time.perf_counter() - t0, 3),
             "sizes": {**session.sizes(), "camera_fps": len(self.camera_fps)},
         }

@@ -57,7 +57,10 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     warnings = list(source.warnings)
     session_log, tts, own_tts = open_session(out, opts, models, warnings, tts, "replay", clip=str(opts.clip),
                                              pace=opts.pace, duration=duration)
-    config = session_config(opts, models, asks=tuple(opts.asks))
+    # A still picture is what the glasses see for the whole clip: the stale-frame rule (a camera that
+    # stopped) must not drop the only frame.
+    config = session_config(opts, models, asks=tuple(opts.asks),
+                            **({"stale_frame": math.inf} if source.info.still else {}))
     speaker = MixSpeaker(out if opts.render else None)  # without a video, no answer's audio is kept
     clock = WallClock() if opts.pace == "realtime" else MediaClock()
     bar = _progress_bar(duration) if opts.progress and opts.pace == "fast" else None
