@@ -14,6 +14,7 @@ says so. The capture is released by the thread itself when it stops.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -29,6 +30,8 @@ import cv2  # noqa: E402 - after the line above: FFmpeg reads it when the backen
 import numpy as np  # noqa: E402
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # probing indices must not spray warnings
+
+log = logging.getLogger("camera")
 
 MAX_INDEX = 8  # device indices probed when listing the cameras that work
 
@@ -158,7 +161,11 @@ class Camera:
                     while time.perf_counter() - due > period and self.capture.grab():  # behind: skip, don't lag
                         due += period
                     due += period
-                ok, image = self.capture.read()
+                try:
+                    ok, image = self.capture.read()
+                except cv2.error as err:  # a driver that throws is a camera that failed this once
+                    log.warning("camera read failed: %s", str(err).strip().splitlines()[-1] if str(err) else err)
+                    ok, image = False, None
                 if not ok or image is None:
                     if self.kind == "file":
                         self.ended = True
@@ -166,7 +173,11 @@ class Camera:
                     self.failures += 1  # a device or stream that stopped: keep trying, the display says so
                     self._stop.wait(0.05)
                     continue
-                self._publish(image)
+                try:
+                    self._publish(image)
+                except (cv2.error, ValueError) as err:  # one odd frame (a zero-size image): skip it, keep capturing
+                    self.failures += 1
+                    log.warning("camera frame skipped: %s", err)
         finally:
             self.capture.release()
             with self._cond:

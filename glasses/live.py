@@ -54,6 +54,7 @@ class LiveSource:
         self.warnings: list[str] = []
         self._stop = threading.Event()
         self.reported_drops = 0
+        self._filter_failed = False
 
     def events(self):
         seq = 0
@@ -67,11 +68,24 @@ class LiveSource:
             elif self.mic is None:
                 self._stop.wait(0.05)
             if got is not None:  # the filter may hold audio back a moment (the canceller's 10 ms frames)
-                for t, samples in self.gate.process(*got) if self.gate is not None else (got,):
+                for t, samples in self._filtered(got):
                     yield AudioChunk(t, samples)
             if self.mic is not None and self.mic.dropped > self.reported_drops:  # logged here, never in the callback
                 log.warning("microphone queue full: dropped %d chunks of 32 ms so far", self.mic.dropped)
                 self.reported_drops = self.mic.dropped
+
+    def _filtered(self, got):
+        """The self-hearing filter's output for one chunk; a filter that throws passes the chunk on
+        as it is (one warning), so one bad chunk cannot end the session."""
+        if self.gate is None:
+            return [got]
+        try:
+            return self.gate.process(*got)
+        except Exception as err:  # noqa: BLE001 - the canceller and gate fall back by themselves; this is the last guard
+            if not self._filter_failed:
+                log.warning("self-hearing filter failed on a chunk (%s): passing the microphone through", err)
+            self._filter_failed = True
+            return [got]
 
     def close(self) -> None:
         self._stop.set()

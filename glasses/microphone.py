@@ -34,6 +34,7 @@ canceller and the resampler below rely on.
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import statistics
 import threading
@@ -45,6 +46,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from core.messages import SAMPLE_RATE
+
+log = logging.getLogger("microphone")
 
 CHUNK = 512  # samples per chunk (32 ms), one Silero VAD window
 QUEUE_CHUNKS = 64  # ~2 s of slack between the callback and the session
@@ -197,7 +200,11 @@ class PacedMicrophone(Microphone):
                 return
             if self._stop.is_set():
                 return
-            samples = next(source, None)
+            try:
+                samples = next(source, None)
+            except Exception as err:  # noqa: BLE001 - a file that breaks part-way ends like one that ended
+                log.warning("microphone file stopped decoding (%s): it has ended", err)
+                samples = None
             if samples is None:
                 self.ended, samples = True, np.zeros(CHUNK, np.float32)
                 source = iter(())

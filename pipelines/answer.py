@@ -185,6 +185,7 @@ class Answer:
         end = max((s["end"] for s in spoken), default=since(self.detected))
         v2v = first["t"] - plan.end if first else None
         record = {
+            "id": plan.id,  # a later stop or barge_in record that cut this answer names it
             "question": plan.question, "answer": answer, "mode": plan.route.name, "mode_reason": plan.route.reason,
             "route": plan.route.target, "heard_at": plan.end, "speech_start": plan.start,
             "frame_time": frame.t if frame is not None else None,

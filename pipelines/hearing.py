@@ -67,6 +67,7 @@ class Hearing:
         self._presses: list[tuple[float, bool]] = []  # (t, pressed), applied when the audio reaches t
         self._origin: float | None = None
         self._consumed = 0  # samples turned into VAD windows
+        self._fed = 0  # samples given to the VAD (it keeps what does not fill a window for the next chunk)
         self._barge_sent = False
         self._paused_at: float | None = None  # end of speech of a pause not yet cut early
         self._early_for: float | None = None  # speech start of the utterance an early cut was made for
@@ -82,6 +83,12 @@ class Hearing:
         """Messages for one chunk, yielded lazily: in fast pace the consumer may wait on each."""
         if self._origin is None:
             self._origin = chunk.t
+        gap = chunk.t - (self._origin + self._fed / SAMPLE_RATE)
+        if abs(gap) > 0.5 * len(chunk.samples) / SAMPLE_RATE:
+            # Audio was dropped (a full queue) or the source jumped: count windows from this chunk's own
+            # time, or every later utterance would be cut from the wrong audio.
+            self._origin += gap
+        self._fed += len(chunk.samples)
         # strictly before: a frame shown at the ask's own time may come just after the chunk that starts then
         while self._asks and self._asks[0][0] < chunk.t:
             t, text = self._asks.pop(0)

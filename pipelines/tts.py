@@ -24,6 +24,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
@@ -34,6 +35,7 @@ from core.messages import SpeechAudio
 log = logging.getLogger("tts")
 
 PREFIX = "glasses-tts-"
+HUNG_S = 30.0  # a piece rendering this long means espeak hangs: later pieces fail at once
 
 
 def _quiet_espeak_driver() -> None:
@@ -86,6 +88,7 @@ class Pyttsx3TTS:
         self.rendered: deque[str] = deque(maxlen=100)  # recent texts rendered (tests, the soak)
         self.skipped = 0  # pieces cancelled before they were rendered
         self.failed = 0  # pieces the engine could not render
+        self._rendering_since: float | None = None  # perf_counter when the piece being rendered began
 
     def setup(self) -> None:
         remove_stale_folders()
@@ -125,6 +128,7 @@ class Pyttsx3TTS:
             if not future.set_running_or_notify_cancel():
                 self.skipped += 1  # cancelled while queued: never rendered, never heard
                 continue
+            self._rendering_since = time.perf_counter()
             try:
                 path = Path(self._dir.name) / f"s{n}.wav"
                 n += 1
@@ -138,17 +142,28 @@ class Pyttsx3TTS:
                 samples, rate = read_wav(path)
                 path.unlink(missing_ok=True)
             except Exception as err:  # noqa: BLE001 - this piece failed; the next one may not
+                self._rendering_since = None
                 self.failed += 1
                 log.warning("could not speak %r: %s", text[:60], err)
                 future.set_exception(err)
                 continue
+            self._rendering_since = None
             self.rendered.append(text)
             future.set_result(SpeechAudio(text, samples, rate))
 
     def submit(self, text: str) -> Future:
-        """Queue `text`; the future resolves to SpeechAudio (cancel it to skip the work)."""
+        """Queue `text`; the future resolves to SpeechAudio (cancel it to skip the work). Never blocks:
+        when the engine has stopped answering (a piece has rendered for HUNG_S) or the queue is full,
+        the future fails at once, so an answer is shown as text rather than waiting for ever."""
         future: Future = Future()
-        self._requests.put((text, future))
+        started = self._rendering_since
+        if started is not None and time.perf_counter() - started > HUNG_S:
+            future.set_exception(RuntimeError(f"the speech engine has not finished a piece in {HUNG_S:.0f} s"))
+            return future
+        try:
+            self._requests.put_nowait((text, future))
+        except queue.Full:
+            future.set_exception(RuntimeError("the speech engine is behind by 64 pieces"))
         return future
 
     def close(self) -> None:

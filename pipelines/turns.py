@@ -139,7 +139,7 @@ class TurnTaking:
         pending = self._tentative()
         out: list = self._discard(pending, "speech went on", ev.detected_at) if pending else []
         if self.config.barge_in and self.busy(ev.detected_at):
-            out.append(Record("barge_in", {"t": ev.detected_at, "speech_start": ev.t}))
+            out.append(Record("barge_in", {"t": ev.detected_at, "speech_start": ev.t, "turn": self._cut()}))
             self.follow_up_until = max(self.follow_up_until, ev.detected_at + self.config.follow_up)  # hear the question
             out.append(Cancel(self.current.id if self.answering and self.current else None, ev.detected_at, "barge-in"))
             self.speaking_until = min(self.speaking_until, ev.detected_at)
@@ -191,7 +191,7 @@ class TurnTaking:
         if d.action == "stop":
             self.follow_up_until = -1.0
             self.speaking_until = min(self.speaking_until, now)
-            return out + [Record("stop", {"t": now, "text": tr.text}),
+            return out + [Record("stop", {"t": now, "text": tr.text, "turn": self._cut()}),
                           Cancel(self.current.id if self.answering and self.current else None, now, "stop"),
                           Show(now, {"status": "idle", "light": False, "caption": tr.text})]
         return out + [Show(tr.detected_at, {"status": "idle"})]
@@ -200,8 +200,8 @@ class TurnTaking:
         if self.current is None or ev.turn != self.current.id or not self.answering:
             return []  # an answer that was cancelled, discarded or overtaken: nothing waits for it
         self.answering, self.barged = False, False
-        self.speaking_until = max(self.speaking_until, ev.end)
-        if not ev.cancelled:
+        if not ev.cancelled:  # a cancelled answer's planned end was cleared from the speaker already
+            self.speaking_until = max(self.speaking_until, ev.end)
             self.follow_up_until, self.follow_up_from = ev.end + self.config.follow_up, self.current.end
         return []
 
@@ -209,6 +209,10 @@ class TurnTaking:
     def _window(self, speech_start: float) -> float:
         # Speech already under way when the window opened (say, before a typed question) is no follow-up.
         return self.follow_up_until if speech_start >= self.follow_up_from else -1.0
+
+    def _cut(self) -> int | None:
+        """The answer a stop or barge-in cuts (its turn record has the same id), if any."""
+        return self.current.id if self.current is not None else None
 
     def _tentative(self) -> Plan | None:
         return self.current if self.current is not None and self.current.tentative and self.answering else None

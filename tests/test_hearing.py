@@ -145,3 +145,17 @@ def test_the_model_is_not_asked_with_turn_silence_nor_while_the_button_is_held()
 def test_without_a_model_smart_is_the_silence_alone():
     (question,) = final(hear_smart(tone_track(4.0, [(1.0, 2.0)]), None))
     assert abs(question.detected_at - question.end - EndpointConfig().silence) < 0.04
+
+
+def test_dropped_audio_does_not_shift_the_times_of_what_is_heard_after():
+    # found by the chaos soak: a microphone queue that overflowed made every later cut come from the wrong audio
+    audio = tone_track(6.0, [(4.0, 5.0)])
+    hearing = Hearing(HearingConfig(), EnergyVAD(), MediaClock())
+    out = []
+    for i in range(0, len(audio), 512):
+        if 1.0 <= i / SAMPLE_RATE < 2.0:
+            continue  # a second of chunks dropped before they reached hearing
+        out += list(hearing.feed(AudioChunk(i / SAMPLE_RATE, audio[i:i + 512])))
+    (final,) = [m for m in out if isinstance(m, Utterance) and not m.early]
+    assert abs(final.start - 4.0) < 0.05 and abs(final.end - 5.0) < 0.05
+    assert np.abs(final.audio[int(0.4 * SAMPLE_RATE):int(1.2 * SAMPLE_RATE)]).max() > 0.1  # the burst, not silence

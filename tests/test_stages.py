@@ -113,3 +113,19 @@ def test_tts_removes_the_folders_of_killed_processes(tmp_path):
         (folder / "s0.wav").write_bytes(b"x")
     assert remove_stale_folders(tmp_path) == 1
     assert not dead.exists() and mine.exists()
+
+
+def test_tts_never_blocks_an_answer_when_the_engine_hangs(monkeypatch):
+    import pipelines.tts as tts_module
+
+    tts = Pyttsx3TTS()
+    tts.setup()
+    try:
+        tts._rendering_since = time.perf_counter() - tts_module.HUNG_S - 1  # as if espeak had hung on a piece
+        t0 = time.perf_counter()
+        with pytest.raises(RuntimeError, match="has not finished a piece"):
+            tts.submit("hello").result(timeout=1)
+        assert time.perf_counter() - t0 < 0.5
+    finally:
+        tts._rendering_since = None
+        tts.close()

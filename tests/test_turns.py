@@ -158,3 +158,14 @@ def test_the_router_sends_a_question_to_a_skill_or_to_the_vlm():
     assert route("think harder.", "instant", skills).switch
     tt = machine(skills=skills)
     assert started(tt.handle(heard("hey glasses, what time is it?", 1.0, 2.0))).route.name == "clock"
+
+
+def test_a_cancelled_answer_does_not_keep_the_session_busy_with_audio_it_never_played():
+    # found by the chaos soak: the planned end of cleared audio made the next question a "barge-in"
+    tt = machine()
+    plan = started(tt.handle(heard("hey glasses, describe everything", 1.0, 2.0)))
+    actions = tt.handle(SpeechStarted(3.0, 3.4))
+    assert actions[0].fields["turn"] == plan.id  # the barge_in record names the answer it cut
+    finish(tt, plan, end=15.0, cancelled=True)  # 15 s was its plan; the speaker was cleared at 3.4
+    assert not tt.busy(3.5)
+    assert "Record:barge_in" not in kinds(tt.handle(SpeechStarted(5.0, 5.4)))
