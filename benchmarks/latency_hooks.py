@@ -1,16 +1,18 @@
 """The latency benchmark's timing hooks: wrappers that note when the real ASR, TTS and speaker
-did what, and a monitor of the CPU that other processes take (see benchmarks/latency.py).
-
-Split out of benchmarks/latency.py; the code is unchanged."""
+did what, and a monitor of the CPU that other processes take (see benchmarks/latency.py)."""
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import threading
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.scenario import Scenario
+from glasses.fakes import FakeOutputStream
+from glasses.live import SoundDeviceSpeaker
 from glasses.speaker import MixSpeaker
 
 
@@ -19,8 +21,10 @@ WAKE = "hey glasses"  # said before every scenario question, so each is one (an 
 
 # --- stage and port wrappers that time what they do -------------------------------------
 class ScenarioASR:
-    """Runs the real ASR stage on every utterance (its cost is real) and passes on the text of
-    the scenario question it overlaps, after the wake phrase: random-weight transcripts do not matter."""
+    """Runs the real ASR stage on every utterance (its cost is real) and passes on what was said:
+    random-weight transcripts do not matter. A scenario that lists its stretches of voice (the
+    realistic one) gives the words said inside the cut, whoever said them; otherwise the text is
+    the wake phrase and the question the cut overlaps."""
 
     def __init__(self, stage, scenario: Scenario, clock):
         self.stage, self.scenario, self.clock = stage, scenario, clock
@@ -31,8 +35,11 @@ class ScenarioASR:
         tr = self.stage.process(utt)
         t1 = self.clock.now()
         k = self.scenario.question_at(utt.start, utt.end)
+        words = self.scenario.words_between(utt.start, utt.end)
         self.log.append({"start": utt.start, "end": utt.end, "detected": utt.detected_at, "t0": t0, "t1": t1,
-                         "question": k, "early": utt.early})
+                         "question": k, "early": utt.early, "words": words})
+        if words is not None:
+            return replace(tr, text=words, dropped="" if words else "empty")
         if k is None:
             return tr
         return replace(tr, text=f"{WAKE}, {self.scenario.questions[k].text}", dropped="")
@@ -68,6 +75,55 @@ class TimingSpeaker(MixSpeaker):
         self.log.append({"text": audio.text, "hand": hand, "start": start, "end": end})
         return start, end
 
+
+
+class QuietFakeOutput(FakeOutputStream):
+    """glasses.fakes.FakeOutputStream keeping only its last second of blocks: flat memory."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.blocks = deque(maxlen=int(self.rate / self.block))
+
+
+class DeviceSpeaker(SoundDeviceSpeaker):
+    """The live speaker (glasses.live.SoundDeviceSpeaker) over a fake output device whose callback
+    runs every 10 ms in real time. It notes when each clip is handed over (`hand`) and when the
+    callback sends its first sample to the device (`device`): voice to voice ends there. What the
+    device adds after that is its output latency (`latency`, reported apart)."""
+
+    def __init__(self, clock, rate: int = 48000):
+        self.clock = clock
+        self.log: list[dict] = []
+        self._waiting: dict[int, tuple] = {}  # id(samples) -> (samples, record): clips not yet sent
+        super().__init__(None, clock.now, rate=rate, block_s=0.01,
+                         stream_factory=functools.partial(QuietFakeOutput, now=clock.now))
+
+    def play(self, audio, at):
+        hand = self.clock.now()
+        start, end = super().play(audio, at)
+        rec = {"text": audio.text, "hand": hand, "start": start, "end": end, "device": None}
+        with self._lock:
+            if self._pending:  # the clip just queued (resampled to the device rate) is the last
+                self._waiting[id(self._pending[-1])] = (self._pending[-1], rec)
+        self.log.append(rec)
+        return start, end
+
+    def clear(self, at: float) -> None:
+        super().clear(at)
+        with self._lock:
+            self._waiting.clear()  # cleared before a sample went out: never sent
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        t = self._now()
+        super()._callback(outdata, frames, time_info, status)
+        with self._lock:
+            queued = {id(p) for p in self._pending}
+            head = id(self._pending[0]) if self._pending else None
+            for key, (_, rec) in list(self._waiting.items()):
+                # sent from this block on: now partly out (the head), or all of it out already
+                if (key == head and self._offset > 0) or key not in queued:
+                    rec["device"] = t
+                    del self._waiting[key]
 
 
 def _cpu() -> float:

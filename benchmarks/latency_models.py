@@ -1,7 +1,5 @@
 """The latency benchmark's models: random weights at the real sizes, built once and cached, and
-the real HFVLM made to emit a fixed answer with timing hooks (see benchmarks/latency.py).
-
-Split out of benchmarks/latency.py; the code is unchanged."""
+the real HFVLM made to emit a fixed answer with timing hooks (see benchmarks/latency.py)."""
 from __future__ import annotations
 
 import contextlib
@@ -75,9 +73,9 @@ class ForceTokens:
         return forced
 
 
-def make_bench_vlm(config, clock):
-    """The real HFVLM, plus forced answer tokens and timing hooks (defined here so that
-    importing this module does not import torch)."""
+def make_bench_vlm(config, clock, answer: str = ANSWER):
+    """The real HFVLM, plus forced answer tokens (those of `answer`) and timing hooks (defined
+    here so that importing this module does not import torch)."""
     from pipelines.vlm import HFVLM
 
     class BenchVLM(HFVLM):
@@ -86,7 +84,7 @@ def make_bench_vlm(config, clock):
             self.clock = clock
             self.events: list[tuple[str, float]] = []  # (what, session time), appended by hooks
             tok = self.processor.tokenizer
-            self.answer_ids = tok(ANSWER, add_special_tokens=False).input_ids
+            self.answer_ids = tok(answer, add_special_tokens=False).input_ids
             real_generate = self.model.generate
 
             def generate(*args, **kwargs):
@@ -103,10 +101,10 @@ def make_bench_vlm(config, clock):
             self.model.model.vision_model.register_forward_pre_hook(lambda m, a: mark(("vis0", self.clock.now())))
             self.model.model.connector.register_forward_hook(lambda m, a, o: mark(("vis1", self.clock.now())))
 
-        def prepare(self, request):
+        def prepare(self, request, stop=None):
             self.events.append(("prep0", self.clock.now()))
             try:
-                return super().prepare(request)
+                return super().prepare(request, stop)
             finally:
                 self.events.append(("prep1", self.clock.now()))
 

@@ -50,6 +50,19 @@ class Question:
     text: str
     start: float  # seconds: first sample of speech
     end: float  # seconds: last sample of speech (the "true end" voice-to-voice counts from)
+    said: str = ""  # everything said, wake phrase included ("": the wake phrase, then `text`)
+    hesitation: float = 0.0  # seconds of the pause inside it (realistic scenario)
+    head_turn: float | None = None  # when the view changed while it was asked
+
+
+@dataclass(frozen=True)
+class Said:
+    """One stretch of voice in the track: its words, its times, and whose they are."""
+
+    text: str
+    start: float
+    end: float
+    question: int | None  # the question it is part of; None: someone else talking
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,9 @@ class Scenario:
     questions: tuple[Question, ...]
     fps: float = 10.0
     size: tuple[int, int] = (640, 360)  # (width, height)
+    said: tuple[Said, ...] = ()  # every stretch of voice, when the ASR double should hear words as said
+    views: tuple[tuple[float, int], ...] = ()  # (from, scene): where the wearer looks; (): a scene per question
+    pans: tuple[tuple[float, float], ...] = ()  # head turns under way: their frames are motion-blurred
 
     @property
     def duration(self) -> float:
@@ -80,19 +96,38 @@ class Scenario:
                 best, best_overlap = k, overlap
         return best
 
+    def words_between(self, start: float, end: float) -> str | None:
+        """What was said in an utterance cut from `start` to `end`: the stretches of voice whose
+        middle lies inside it (None when the scenario does not list them)."""
+        if not self.said:
+            return None
+        return " ".join(s.text for s in self.said if start <= (s.start + s.end) / 2 <= end)
+
     def frame(self, t: float) -> np.ndarray:
         """The camera frame at time t: (H, W, 3) uint8 BGR."""
-        w, h = self.size
-        i = self.index_at(t)
-        img = np.full((h, w, 3), 90 + 12 * (i % 6), np.uint8)
-        side = h // 2
-        colour = ((0, 0, 220), (0, 160, 0), (200, 120, 0))[i % 3]
-        cv2.rectangle(img, (w // 2 - side // 2, h // 4), (w // 2 + side // 2, h // 4 + side), colour, -1)
-        cv2.putText(img, SCENES[i % len(SCENES)], (w // 2 - side // 2 + 8, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.2,
-                    (255, 255, 255), 3)
-        x = int((t * w / 4) % w)  # crosses the frame every 4 s
-        cv2.circle(img, (x, h - h // 8), h // 16, (255, 0, 0), -1)
+        if not self.views:
+            return draw_scene(self.index_at(t), t, self.size)
+        scene = next((s for at, s in reversed(self.views) if at <= t), self.views[0][1])
+        img = draw_scene(scene, t, self.size)
+        if any(a <= t < b for a, b in self.pans):  # the head is turning: a horizontal smear
+            img = cv2.blur(img, (41, 1))
         return img
+
+
+def draw_scene(i: int, t: float, size: tuple[int, int]) -> np.ndarray:
+    """Scene `i` at time t: a coloured panel with a word on it and a ball crossing the bottom.
+    Scenes 100 and up are where a head turn leads: the panel on the left, another background."""
+    w, h = size
+    turned = i >= 100
+    img = np.full((h, w, 3), (40 if turned else 90) + 12 * (i % 6), np.uint8)
+    side = h // 2
+    colour = ((0, 0, 220), (0, 160, 0), (200, 120, 0))[i % 3]
+    x0 = w // 10 if turned else w // 2 - side // 2
+    cv2.rectangle(img, (x0, h // 4), (x0 + side, h // 4 + side), colour, -1)
+    cv2.putText(img, SCENES[i % len(SCENES)], (x0 + 8, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 3)
+    x = int((t * w / 4) % w)  # crosses the frame every 4 s
+    cv2.circle(img, (x, h - h // 8), h // 16, (255, 0, 0), -1)
+    return img
 
 
 def speech_bounds(samples: np.ndarray, rate: int, floor_db: float = -50.0, frame: float = 0.01) -> tuple[int, int]:
@@ -108,12 +143,12 @@ def speech_bounds(samples: np.ndarray, rate: int, floor_db: float = -50.0, frame
     return int(loud[0] * n), int((loud[-1] + 1) * n)
 
 
-def espeak(text: str) -> np.ndarray:
+def espeak(text: str, voice: str = "en") -> np.ndarray:
     """16 kHz mono float32 speech of `text` from espeak-ng (160 words a minute)."""
     from glasses.sample import speak_to_wav
 
     with tempfile.TemporaryDirectory() as tmp:
-        samples, rate = read_wav(speak_to_wav(text, Path(tmp) / "q.wav"))
+        samples, rate = read_wav(speak_to_wav(text, Path(tmp) / "q.wav", voice=voice))
     return resample(samples, rate, SAMPLE_RATE)
 
 

@@ -58,6 +58,15 @@ class SpeechOnset:
 
 
 @dataclass(frozen=True)
+class SpeechContinues:
+    """Speech is still under way: the wearer may have turned their head, so speculative vision
+    looks at the view again (sent every `look_every` s of speech)."""
+
+    start: float  # when the utterance began
+    t: float
+
+
+@dataclass(frozen=True)
 class SpeechPaused:
     """Silence began inside an utterance: the question may be over (speculation starts here)."""
 

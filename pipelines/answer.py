@@ -62,7 +62,7 @@ class AnswerConfig:
     system_prompt: str
     max_new_tokens: int = 60
     image_side: int = 512
-    first_chunk_words: int = 10  # the first piece is spoken at a clause end or after this many words
+    first_chunk_words: int = 6  # the first piece is spoken at a clause end or after this many words
     agents: int = 4  # contemplating: drafts per answer
     stale_frame: float = 2.0  # a frame older than this at question time is "can't see right now"
     models: dict | None = None  # logged with every turn
@@ -86,10 +86,10 @@ class AnswerParts:
     early_asr: bool = True
 
 
-def pick(frames: list[FrameSnapshot], start: float, end: float, stale: float) -> FrameSnapshot | None:
+def pick(frames: list[FrameSnapshot], start: float, end: float, stale: float, lead: float = 0.3) -> FrameSnapshot | None:
     """The frame for a question, unless the newest is older than `stale`: the camera stopped, and an
-    old frame would answer about the past."""
-    frame = pick_frame(frames, start, end)
+    old frame would answer about the past. `lead`: how long before `end` the best moment is."""
+    frame = pick_frame(frames, start, end, lead=lead)
     return None if frame is not None and end - frame.t > stale else frame
 
 
@@ -152,7 +152,9 @@ class Answer:
                           elapsed=lambda: since(self.detected) - plan.end)
         failure = None
         try:
-            result = self._answerer()(ctx)
+            # Cancelled while it waited for the prepared frame (speech went on, a barge-in): a forward pass
+            # cannot be stopped half-way, so starting one would only take the cores from what comes next.
+            result = ModeResult("", None, 0.0) if self.cancel.is_set() else self._answerer()(ctx)
         except Exception as err:  # noqa: BLE001 - the model failed: say so aloud, the session goes on
             log.exception("answerer failed")
             failure, result = err, ModeResult("", None, 0.0)

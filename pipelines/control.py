@@ -68,12 +68,15 @@ class Control:
             parts.log.write(action.kind, **action.fields)
         elif isinstance(action, Speculate):
             frames = [f for f in parts.frames() if action.start <= f.t <= action.end]  # the question's own
-            frame = pick(frames, action.start, action.end, self.stale_frame)
+            # While the wearer still speaks, the newest sharp frame: a head turned now is prepared now
+            frame = pick(frames, action.start, action.end, self.stale_frame, lead=0.0 if action.latest else 0.3)
             parts.speculator.start(action.start, frame, (parts.config.system_prompt, tuple(self.history)))
         elif isinstance(action, Cancel):
             answer = self.answers.get(action.turn) if action.turn is not None else None
             if answer is not None and action.reason == "discard":
                 answer.discarded = True
+                # the question goes on: its prepared frame still holds (the answer ran on a copy of its cache)
+                parts.speculator.give_back(answer.spec)
             parts.playback.cancel(answer, action.t)
         elif isinstance(action, Confirm) and action.turn in self.answers:
             self.answers[action.turn].confirm(action.detected, action.asr_s)

@@ -10,6 +10,8 @@ What it yields, and when:
 - `SpeechOnset` once speech has lasted the endpointer's minimum (speculation may start);
 - `SpeechStarted` once voiced speech has lasted `barge_in_after` (over an answer that is a
   barge-in), and when the button is pressed;
+- `SpeechContinues` every `look_every` s while the speech goes on (speculative vision looks at
+  the view again: a head turned while asking should not wait for the pause to be noticed);
 - `SpeechPaused` when silence begins inside an utterance, and `SpeechResumed` when speech
   goes on after an early cut was made;
 - an early `Utterance` once a pause has lasted `utterance_tail` (early ASR), and the final
@@ -35,8 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.audio import AudioHistory
-from core.messages import (SAMPLE_RATE, AudioChunk, PushToTalk, SpeechOnset, SpeechPaused, SpeechResumed,
-                           SpeechStarted, TypedQuestion, Utterance)
+from core.messages import (SAMPLE_RATE, AudioChunk, PushToTalk, SpeechContinues, SpeechOnset, SpeechPaused,
+                           SpeechResumed, SpeechStarted, TypedQuestion, Utterance)
 from pipelines.turn_model import POLICIES, PRE_SPEECH, SmartTurnConfig, one_line
 from pipelines.vad import WINDOW, EndpointConfig, Endpointer, SpeechEvent
 
@@ -52,6 +54,7 @@ class HearingConfig:
     asks: tuple[tuple[float, str], ...] = ()  # typed questions at media seconds
     turn: str = "silence"  # "smart": a turn model judges each pause; "silence": the silence alone ends a turn
     smart: SmartTurnConfig = field(default_factory=SmartTurnConfig)
+    look_every: float = 0.0  # seconds of speech between SpeechContinues (0: none)
 
 
 class Hearing:
@@ -73,6 +76,7 @@ class Hearing:
         self._early_for: float | None = None  # speech start of the utterance an early cut was made for
         self._ptt_start: float | None = None  # the button held since
         self._unjudged: float | None = None  # end of speech of a pause the turn model has not heard yet
+        self._next_look: float | None = None  # when speech still going on is next reported
         self.last_verdict: tuple[float, float] | None = None  # (end of speech, probability finished)
 
     def press(self, event: PushToTalk) -> None:
@@ -128,6 +132,7 @@ class Hearing:
     def _on_event(self, ev: SpeechEvent) -> Iterator[object]:
         if ev.kind == "start":
             self._barge_sent = False
+            self._next_look = ev.detected_at + self.config.look_every if self.config.look_every > 0 else None
             yield SpeechOnset(ev.t, ev.detected_at)
         elif ev.kind == "pause":
             self._paused_at = ev.t
@@ -152,6 +157,9 @@ class Hearing:
             yield self._utterance(start, end, early=True)
         if self._unjudged is not None and t_end - self._unjudged >= self.config.smart.short - 1e-9:
             yield from self._judge(t_end)
+        if self._next_look is not None and ep.in_speech and not ep.paused and t_end >= self._next_look - 1e-9:
+            self._next_look = t_end + self.config.look_every
+            yield SpeechContinues(ep.speech_start, t_end)
         # voiced time, not time since onset: a 0.3 s "mm-hmm" stays "in speech" through its trailing silence
         if ep.in_speech and not self._barge_sent and ep.voiced >= self.config.barge_in_after:
             self._barge_sent = True

@@ -65,12 +65,18 @@ class SessionConfig:
     image_side: int = 512
     ring_frames: int = 150
     asks: tuple[tuple[float, str], ...] = ()
-    first_chunk_words: int = 10  # the first piece is spoken at a clause end or after this many words (0: sentences)
+    # The first piece is spoken at a clause end or after this many words (0: sentences). Each word is a
+    # decode step the wearer waits for (about 45 ms on 2 CPU cores): 6 words, not 10, took 4 steps off
+    # voice to voice (BENCHMARKS.md, issue 10); the pieces after it are whole sentences.
+    first_chunk_words: int = 6
     barge_in: bool = True
     barge_in_after: float = 0.4  # speech shorter than this ("mm-hmm") does not interrupt
     stale_frame: float = 2.0  # a frame older than this at question time is "can't see right now"
     audio_queue: int = 64  # chunks of 32 ms: ~2 s of slack before the live source drops audio
     speculative_vision: bool = True  # encode the frame while the question is spoken (pipelines/speculate.py)
+    # ... and look at the view again this often while it is spoken: a head turned mid-question is
+    # prepared again then, not at the pause, where the answer would wait for it (BENCHMARKS.md, issue 10)
+    look_every: float = 0.2
     early_asr: bool = True  # transcribe when the silence begins, not when the endpointer decides
     speculative_answer: bool = True  # real time only: start an Instant answer on the early transcript
     utterance_tail: float = 0.1  # audio kept after the end of speech; early ASR starts once it exists
@@ -95,7 +101,8 @@ class Session:
         if turn_model is None and c.turn == "smart":
             turn_model = shared_smart_turn()  # loaded once per process; None (one warning) without it
         self.hearing = Hearing(HearingConfig(c.endpoint, c.early_asr, c.utterance_tail, c.barge_in_after, c.asks,
-                                             c.turn), vad, clock, turn_model)
+                                             c.turn, look_every=c.look_every if c.speculative_vision else 0.0),
+                               vad, clock, turn_model)
         self.early = EarlyASR(asr)
         skills = {s.name: s for s in skills}
         self.turns = TurnTaking(TurnConfig(c.wake_phrase, c.follow_up, c.mode, c.barge_in, c.barge_in_after,

@@ -13,13 +13,19 @@ pure functions of the speculation and the frame picked now:
 `Speculator` holds the one speculation under way (control thread) and its one worker
 thread; `settle` says, after the answer, what really became of it: "reused" only when the
 answer ran on the prepared prefix (`Prefix.used`), not merely when the view matched.
+A speculation that a newer one replaces is told to stop, and a model that can (HFVLM, between
+two layers) leaves its forward pass, so the new frame's preparation starts at once. An answer
+begun early and then discarded hands its speculation back (`give_back`): the wearer only
+hesitated, and the frame prepared for the question still holds.
 """
 from __future__ import annotations
 
+import inspect
 import logging
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +43,7 @@ class Speculation:
     context: tuple  # (system prompt, history) the prefix was built with
     future: Future  # -> vlm.Prefix | None
     redone: int = 0  # times it was started again for this utterance
+    stop: threading.Event = field(default_factory=threading.Event)  # set: a newer one replaces it, stop work
 
 
 def judge(spec: Speculation | None, start: float, frame: FrameSnapshot | None, context: tuple) -> tuple[str, str]:
@@ -71,6 +78,8 @@ class Speculator:
         self.image_side, self.max_new_tokens = image_side, max_new_tokens
         self.current: Speculation | None = None  # control thread only
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="prepare")
+        # A model whose prepare() can stop half-way (HFVLM: between layers) is told when its work is stale
+        self._stoppable = self.enabled and "stop" in inspect.signature(vlm.prepare).parameters
 
     def start(self, start: float, frame: FrameSnapshot | None, context: tuple) -> None:
         """Have the VLM prepare `frame` for the utterance that began at `start` (control thread)."""
@@ -82,18 +91,31 @@ class Speculator:
         redone = self.current.redone + 1 if verdict == "redo" and self.current is not None else 0
         if self.current is not None:
             self.current.future.cancel()  # not started yet: never runs
+            self.current.stop.set()  # started: it stops at its next layer, and the new one starts then
         image = fit_for_model(frame.image, self.image_side)
         request = VLMRequest("", image, context[1], context[0], self.max_new_tokens)
-        self.current = Speculation(start, frame, image, context, self._pool.submit(self._prepare, request), redone)
+        stop = threading.Event()
+        self.current = Speculation(start, frame, image, context, self._pool.submit(self._prepare, request, stop),
+                                   redone, stop)
 
     def take(self) -> Speculation | None:
         """The speculation for the answer that starts now (judged when the answer uses it)."""
         spec, self.current = self.current, None
         return spec
 
-    def _prepare(self, request: VLMRequest):
+    def give_back(self, spec: Speculation | None) -> None:
+        """An answer begun early is discarded (speech went on): its speculation is still good for the
+        same utterance, and the next look at the view judges it as usual (control thread). Without
+        this, every hesitation would cost the whole frame encoding again, on the critical path."""
+        if spec is None or self.current is not None or spec.future.cancelled():
+            return  # something newer is under way, or it never ran
+        if spec.future.done() and spec.future.result() is not None:
+            spec.future.result().used = False  # the discarded answer ran on a copy of its cache
+        self.current = spec
+
+    def _prepare(self, request: VLMRequest, stop: threading.Event):
         try:
-            return self.vlm.prepare(request)
+            return self.vlm.prepare(request, stop=stop) if self._stoppable else self.vlm.prepare(request)
         except Exception:  # a failed guess costs nothing but the guess: the answer does the work itself
             log.warning("speculative vision failed", exc_info=True)
             return None
@@ -126,6 +148,8 @@ class Speculator:
         return record
 
     def close(self) -> None:
+        if self.current is not None:
+            self.current.stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -7,7 +7,8 @@ queues and no clock of its own: the session's control thread feeds it and carrie
 actions out, and tests feed it events and read the actions.
 
 The actions:
-- `Speculate(start, end)`: prepare the frame for a question that may end at `end`;
+- `Speculate(start, end, latest)`: prepare the frame for a question that may end at `end`
+  (`latest`: the speech goes on, so look at the newest frames rather than at the question's end);
 - `StartAnswer(plan)`: answer a question (a tentative one stays silent until confirmed);
 - `Confirm(turn, ...)`: the endpointer ended the utterance a tentative answer was begun on;
 - `Cancel(turn, t, reason)`: stop an answer; with `t`, silence the speaker from then on;
@@ -25,8 +26,8 @@ import itertools
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from core.messages import (AnswerFinished, ModeSwitch, SpeechOnset, SpeechPaused, SpeechResumed, SpeechStarted,
-                           Transcript, TypedQuestion)
+from core.messages import (AnswerFinished, ModeSwitch, SpeechContinues, SpeechOnset, SpeechPaused, SpeechResumed,
+                           SpeechStarted, Transcript, TypedQuestion)
 from pipelines.modes import MODES
 from pipelines.router import Route
 from pipelines.wake import decide
@@ -63,6 +64,7 @@ class Plan:
 class Speculate:
     start: float
     end: float
+    latest: bool = False  # the wearer is still speaking: what they look at now, not 0.3 s ago
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class TurnTaking:
             return self._speech_started(ev)
         if isinstance(ev, SpeechOnset):
             return [] if self.busy(ev.t) else self._speculate(ev.start, ev.t)  # over an answer: maybe "mm-hmm"
+        if isinstance(ev, SpeechContinues):
+            return [] if self.busy(ev.t) else self._speculate(ev.start, ev.t, latest=True)
         if isinstance(ev, SpeechPaused):
             return self._speculate(ev.start, ev.end)
         if isinstance(ev, SpeechResumed):
@@ -246,14 +250,14 @@ class TurnTaking:
                 Record("speculative_answer", {"action": "discard", "why": why, "start": plan.start, "end": plan.end,
                                               "t": t, "text": plan.heard})]
 
-    def _speculate(self, start: float, end: float) -> list:
+    def _speculate(self, start: float, end: float, latest: bool = False) -> list:
         if not self.config.speculate:
             return []
         if self.answering and not self.barged:
             return []  # the answer has the model (and the cores) until the wearer speaks over it
         if self.busy(end) and not self.config.barge_in:
             return []  # an answer still playing would lose its CPU to a guess
-        return [Speculate(start, end)]
+        return [Speculate(start, end, latest)]
 
     def _set_mode(self, mode: str, t: float) -> list:
         """Switch the standing mode ("next" cycles); an answer in flight keeps the mode it started with."""

@@ -101,6 +101,11 @@ class Endpointer:
         return self._start
 
     @property
+    def paused(self) -> bool:
+        """In an utterance, and silent since its last voiced window."""
+        return self.in_speech and self._paused
+
+    @property
     def voiced(self) -> float:
         """Seconds from the onset to the last voiced window: a trailing pause does not count."""
         return self._last_voiced - self._start if self.in_speech else 0.0

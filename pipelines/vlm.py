@@ -65,8 +65,9 @@ class Prefix:
     """Speculative vision's product: a prompt up to its question, encoded, in a KV cache.
 
     Valid for a request with the same system prompt, history and image (the same array
-    object: the session hands over the frame it prepared). Used once: generation appends
-    to the cache.
+    object: the session hands over the frame it prepared). Each generation runs on a copy of
+    the cache, so an answer begun early and discarded (the wearer went on speaking) leaves it
+    as prepared for the answer to the whole question. `used`: an answer ran on it.
     """
 
     system: str
@@ -80,7 +81,7 @@ class Prefix:
     used: bool = False
 
     def fits(self, request: VLMRequest) -> bool:
-        return (not self.used and request.image is self.image and request.system == self.system
+        return (request.image is self.image and request.system == self.system
                 and tuple(request.history) == self.history)
 
 
@@ -116,11 +117,16 @@ def build_messages(request: VLMRequest) -> list[dict]:
     return messages
 
 
+class Superseded(Exception):
+    """A speculative prepare() was stopped between two layers: the view it was for has changed."""
+
+
 class HFVLM:
     def __init__(self, config: VLMConfig):
         self.config = config
         self.processor = None
         self.model = None
+        self._stop = threading.local()  # .event: the prepare() running in this thread stops when it is set
 
     def setup(self) -> None:
         try:
@@ -140,8 +146,24 @@ class HFVLM:
                 self.config.model, dtype=getattr(torch, self.config.dtype)
             ).to(self.config.device)
             self.model.eval()
+            self._stop_between_layers()
         except Exception as err:
             raise unavailable("vision-language", self.config.model, err) from err
+
+    def _stop_between_layers(self) -> None:
+        """A forward pass cannot be cancelled, but it can be left between two layers. A hook before
+        every transformer layer (vision and text) raises Superseded in a thread whose prepare() was
+        told to stop; other threads (an answer generating) never see it. About a microsecond a layer."""
+        import re
+
+        def check(module, args):
+            event = getattr(self._stop, "event", None)
+            if event is not None and event.is_set():
+                raise Superseded
+
+        for name, module in self.model.named_modules():
+            if re.search(r"\.layers\.\d+$", name):
+                module.register_forward_pre_hook(check)
 
     def inputs(self, request: VLMRequest):
         return self.batch_inputs([request])
@@ -173,10 +195,12 @@ class HFVLM:
                     kwargs["size"] = {"longest_edge": tile["longest_edge"]}
         return self.processor(**kwargs).to(self.config.device)
 
-    def prepare(self, request: VLMRequest) -> Prefix | None:
+    def prepare(self, request: VLMRequest, stop: threading.Event | None = None) -> Prefix | None:
         """Speculative vision for `request` (its question is ignored): encode the image and
         pre-fill everything before the question. None where it does not apply: no image, or
-        an architecture whose prompt this has not been checked on (Idefics3/SmolVLM only)."""
+        an architecture whose prompt this has not been checked on (Idefics3/SmolVLM only), and
+        when `stop` is set before it is done (the next layer leaves the forward pass: a head
+        turn's new frame need not wait ~0.8 s for the old one's encoding to finish)."""
         import torch
 
         if request.image is None or getattr(self.model.config, "model_type", "") not in ("idefics3", "smolvlm"):
@@ -188,8 +212,14 @@ class HFVLM:
             return None
         cut = marked.index(_MARK)
         inputs = self._processed([marked[:cut]], [request])
-        with torch.inference_mode():
-            out = self.model(**inputs, use_cache=True, logits_to_keep=1)
+        self._stop.event = stop
+        try:
+            with torch.inference_mode():
+                out = self.model(**inputs, use_cache=True, logits_to_keep=1)
+        except Superseded:
+            return None
+        finally:
+            self._stop.event = None
         return Prefix(request.system, tuple(request.history), request.image, inputs["input_ids"],
                       out.past_key_values, marked[:cut], marked[cut + len(_MARK):], time.perf_counter() - t0)
 
@@ -204,14 +234,17 @@ class HFVLM:
 
     def _after_prefix(self, prefix: Prefix, request: VLMRequest) -> dict:
         """generate() inputs that continue from a prepared prefix: the whole prompt's ids (generate
-        pre-fills only what the cache lacks) and no pixels (the image is already in the cache)."""
+        pre-fills only what the cache lacks) and no pixels (the image is already in the cache).
+        generate() appends to the cache it is given: it gets a copy (a few MB, milliseconds)."""
+        import copy
+
         import torch
 
         prefix.used = True
         rest = self.processor.tokenizer(request.question + prefix.suffix, add_special_tokens=False,
                                         return_tensors="pt")["input_ids"].to(prefix.input_ids.device)
         ids = torch.cat([prefix.input_ids, rest], dim=1)
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "past_key_values": prefix.cache}
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "past_key_values": copy.deepcopy(prefix.cache)}
 
     def _generate_kwargs(self, cancel: threading.Event, max_new_tokens: int, min_new_tokens: int | None) -> dict:
         from transformers import StoppingCriteriaList

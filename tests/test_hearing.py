@@ -47,6 +47,18 @@ def test_a_short_sound_is_no_barge_in_and_a_resumed_question_is_cut_again():
     assert abs(out[-1].end - 2.6) < 0.04 and out[-1].start == out[0].start
 
 
+def test_speech_that_goes_on_is_reported_every_look_every_seconds_but_not_in_its_pauses():
+    out = hear(tone_track(5.0, [(1.0, 2.0), (2.3, 3.0)]), look_every=0.2)  # a 0.3 s pause inside
+    onset = next(m for m in out if type(m).__name__ == "SpeechOnset")
+    looks = [m for m in out if type(m).__name__ == "SpeechContinues"]
+    assert all(m.start == onset.start for m in looks)
+    times = [m.t for m in looks]
+    assert abs(times[0] - (onset.t + 0.2)) < 0.04 and all(0.19 < b - a < 0.45 for a, b in zip(times, times[1:]))
+    assert not any(2.05 < t < 2.3 for t in times)  # silent: nothing new is being said, the pause looks itself
+    assert 2.4 < times[-1] <= 3.05 and len(times) >= 7
+    assert "SpeechContinues" not in names(hear(tone_track(4.0, [(1.0, 2.0)])))  # off unless asked for
+
+
 def test_typed_questions_arrive_when_the_audio_reaches_them_and_at_the_end():
     out = hear(tone_track(2.0, []), asks=((1.0, "what is this?"), (9.0, "and after the end?")))
     assert [(m.t, m.text) for m in out] == [(1.0, "what is this?"), (9.0, "and after the end?")]

@@ -183,7 +183,15 @@ def test_prepared_prefix_gives_the_same_greedy_answer_as_the_whole_prompt():
         with_prefix = "".join(vlm.stream(replace(request, prefix=prefix), threading.Event()))
         assert prefix.used
         assert with_prefix == "".join(vlm.stream(request, threading.Event()))
-    # a prefix made for another frame (or already used) is not used: the whole prompt is encoded
+        # generation ran on a copy: the prefix is as prepared, and a second answer on it is the same
+        assert prefix.cache.get_seq_length() == prefix.input_ids.shape[1]
+        assert "".join(vlm.stream(replace(request, prefix=prefix), threading.Event())) == with_prefix
+    # told to stop, prepare() leaves the forward pass at the next layer; other work is not affected
+    stop = threading.Event()
+    stop.set()
+    assert vlm.prepare(request, stop=stop) is None
+    assert vlm.prepare(request, stop=threading.Event()) is not None
+    # a prefix made for another frame is not used: the whole prompt is encoded
     stale = vlm.prepare(VLMRequest("", other, (), SYSTEM_PROMPT))
     request = VLMRequest("What colour is the mug?", image, (), SYSTEM_PROMPT, 16)
     assert "".join(vlm.stream(replace(request, prefix=stale), threading.Event())) == \
@@ -193,14 +201,15 @@ def test_prepared_prefix_gives_the_same_greedy_answer_as_the_whole_prompt():
 
 
 # --- the speculative answer (real time): begun on the early transcript, heard only once confirmed ----
-def run_live(bursts, script, duration=4.0, **config):
+def run_live(bursts, script, duration=4.0, prepare_delay=0.0, draw=None, **config):
     from core.clock import WallClock
 
     vlm = FakeVLM(reply=by_image)
+    vlm.prepare_delay = prepare_delay
     speaker = MixSpeaker()
     log = SessionLog(None)
     session = Session(SessionConfig(wake_phrase=EVERY_UTTERANCE, **config),
-                      source=ScriptedSource(tone_track(duration, list(bursts)), scene((0, 0, 255))), vad=EnergyVAD(),
+                      source=ScriptedSource(tone_track(duration, list(bursts)), draw or scene((0, 0, 255))), vad=EnergyVAD(),
                       asr=ScriptedASR(list(script)), vlm=vlm, tts=FakeTTS(), speaker=speaker, clock=WallClock(),
                       log_=log)
     session.run()
@@ -230,3 +239,86 @@ def test_an_answer_begun_early_is_discarded_when_speech_resumes():
     (turn,) = log.turns()  # one answer, to the whole question, not to its first half
     assert turn["heard_at"] > 2.4 and not turn["cancelled"]
     assert len(speaker.clips()) == len(turn["spoken"])  # the discarded answer never reached the speaker
+
+
+def test_an_answer_discarded_while_it_waits_for_the_prepared_frame_generates_nothing():
+    # the frame takes 0.8 s to prepare: the answer begun at the 0.3 s pause is still waiting for it when
+    # speech resumes, and a generation started then would only take the cores from the real question
+    log, vlm, _ = run_live([(1.0, 1.6), (1.9, 2.5)], [(1.2, "what colour"), (2.2, "is the square?")],
+                           prepare_delay=0.8)
+    assert [r["why"] for r in log.records if r["type"] == "speculative_answer"] == ["speech resumed"]
+    assert len(vlm.requests) == 1  # only the whole question's: the discarded answer never generated
+    (turn,) = log.turns()
+    assert turn["answer"] and not turn["cancelled"]
+
+
+def test_a_hesitation_keeps_the_prepared_frame_for_the_whole_question():
+    # the answer begun at the 0.3 s pause runs on the prepared prefix and is discarded when speech
+    # resumes; the frame still holds, so the whole question reuses that preparation, not a new one
+    log, vlm, _ = run_live([(1.0, 1.6), (1.9, 2.5)], [(1.2, "what colour"), (2.2, "is the square?")])
+    assert [r["why"] for r in log.records if r["type"] == "speculative_answer"] == ["speech resumed"]
+    (turn,) = log.turns()
+    assert len(vlm.prepared) == 1 and turn["speculation"]["vision"] == "reused"
+
+
+def test_a_head_turned_mid_question_is_prepared_again_while_the_wearer_still_speaks():
+    # the view changes at 1.5 s and the question goes on to 2.5 s: looking again every 0.2 s of
+    # speech, at the newest frames, starts the new preparation within 0.2 s of the turn, not at the pause
+    class TimedVLM(FakeVLM):
+        def prepare(self, request):
+            self.times.append(clock.now())
+            return super().prepare(request)
+
+    from core.clock import WallClock
+
+    clock = WallClock()
+    vlm = TimedVLM(reply=by_image)
+    vlm.times = []
+    log = SessionLog(None)
+    def moved_at(t_turn):  # the same square, as sharp, further left: another view, nothing sharper about it
+        def draw(t):
+            img = np.full((120, 160, 3), 128, np.uint8)
+            x = 60 if t < t_turn else 10
+            img[40:80, x:x + 40] = (0, 0, 255)
+            return img
+        return draw
+
+    session = Session(SessionConfig(wake_phrase=EVERY_UTTERANCE), source=ScriptedSource(tone_track(4.0, [(1.0, 2.5)]),
+                      moved_at(1.5)), vad=EnergyVAD(), asr=ScriptedASR(QUESTION), vlm=vlm, tts=FakeTTS(),
+                      speaker=MixSpeaker(), clock=clock, log_=log)
+    session.run()
+    (turn,) = log.turns()
+    assert len(vlm.times) == 2 and 1.5 < vlm.times[1] < 1.85  # redone while speaking, well before the pause
+    assert turn["speculation"]["vision"] == "reused" and turn["speculation"]["redone_while_speaking"] == 1
+
+
+def test_a_newer_speculation_stops_the_one_still_being_prepared():
+    import threading
+    import time
+
+    from pipelines.speculate import Speculator
+
+    class SlowVLM:
+        """prepare() takes 2 s unless told to stop."""
+
+        def __init__(self):
+            self.stopped, self.done = [], []
+
+        def prepare(self, request, stop=None):
+            if stop.wait(2.0):
+                self.stopped.append(request.image[..., 0].mean())  # RGB: red
+                return None
+            self.done.append(request.image[..., 0].mean())
+            return "prefix"
+
+    red, blue = scene((0, 0, 255)), scene((255, 0, 0))
+    vlm = SlowVLM()
+    spec = Speculator(vlm, enabled=True, image_side=160, max_new_tokens=8)
+    spec.start(1.0, snap(1.2, red(1.2)), ("sys", ()))
+    time.sleep(0.1)  # the red frame's preparation is under way
+    t0 = time.perf_counter()
+    spec.start(1.0, snap(1.6, blue(1.6)), ("sys", ()))  # the head turned: redo
+    assert spec.current.future.result(timeout=5) == "prefix"
+    assert time.perf_counter() - t0 < 2.5  # the new one did not wait out the old one's 2 s
+    assert len(vlm.stopped) == 1 and len(vlm.done) == 1 and vlm.stopped[0] > vlm.done[0]  # red stopped, blue done
+    spec.close()

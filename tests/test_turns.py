@@ -1,7 +1,7 @@
 """Turn-taking as a pure state machine: events in, actions out, no threads, no clock."""
 from functools import partial
 
-from core.messages import AnswerFinished, ModeSwitch, SpeechOnset, SpeechPaused, SpeechResumed, SpeechStarted, \
+from core.messages import AnswerFinished, ModeSwitch, SpeechContinues, SpeechOnset, SpeechPaused, SpeechResumed, SpeechStarted, \
     Transcript, TypedQuestion
 from pipelines.router import route
 from pipelines.turns import Cancel, Confirm, Record, Show, Speculate, StartAnswer, TurnConfig, TurnTaking
@@ -73,6 +73,15 @@ def test_a_barge_in_cancels_the_answer_and_only_then_allows_speculation():
     finish(tt, plan, end=3.4, cancelled=True)
     nxt = started(tt.handle(heard("what is that one?", 3.0, 4.0)))  # no wake phrase: the barge-in opened a window
     assert nxt.question == "what is that one?"
+
+
+def test_speech_that_goes_on_asks_speculative_vision_to_look_again_unless_an_answer_is_busy():
+    tt = machine()
+    assert tt.handle(SpeechContinues(1.0, 1.6)) == [Speculate(1.0, 1.6, True)]  # the view may have changed since the onset
+    plan = started(tt.handle(heard("hey glasses, describe everything", 1.0, 2.0)))
+    assert tt.handle(SpeechContinues(3.0, 3.6)) == []  # over an answer: maybe "mm-hmm", and the model is busy
+    finish(tt, plan, end=3.5)
+    assert tt.handle(SpeechContinues(4.0, 4.6)) == [Speculate(4.0, 4.6, True)]
 
 
 def test_speech_over_a_finished_answer_still_playing_interrupts_the_speaker_only():
