@@ -194,7 +194,8 @@ def test_a_file_camera_plays_at_its_own_rate_and_ends():
     time.sleep(0.25)
     assert not camera.ended  # 15 frames at 30 fps take half a second, not an instant
     time.sleep(0.5)
-    assert camera.ended and camera.frames == 15 and camera.capture.released
+    # every frame, unless the machine is loaded: then a late frame is skipped (the file keeps its rate)
+    assert camera.ended and 10 <= camera.frames <= 15 and camera.capture.released
 
 
 class Closed:
