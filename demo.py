@@ -2,8 +2,10 @@
 
     python demo.py replay CLIP [--out DIR] [--pace fast|realtime] [--models default|tiny-random]
                               [--vlm ID_OR_DIR] [--asr ID_OR_DIR] [--wake PHRASE|none] [--ask SECONDS:QUESTION]...
+                              [--memory DIR [--memory-days N]]
     python demo.py live [--camera SRC] [--mic SRC] [--speaker DEV] [--no-window] [same model options]
     python demo.py sample CLIP.mp4     # write a short clip that asks "hey glasses, what colour is the square?"
+    python demo.py memory DIR list | search WORDS... | show ID [--out FILE.jpg] | forget ID | forget --all [--yes]
 
 Exit codes: 0 done, 2 bad input or usage (one line on stderr), 1 internal error, 130 interrupted
 (Ctrl+C), 143 terminated (SIGTERM). Argument parsing lives only here; everything else takes frozen
@@ -110,6 +112,14 @@ def add_shared_options(p: Parser) -> None:
                         f"one waits {SmartTurnConfig.long:g} s; 'silence' ends it after --silence alone, as smart does "
                         "when the model is missing (default: %(default)s, chosen from data)")
     p.add_argument("--follow-up", type=positive, default=6.0, help="seconds after an answer without wake phrase")
+    p.add_argument("--no-blur-faces", action="store_true",
+                   help="keep bystanders' faces unblurred in the saved video and photos (memory thumbnails are "
+                        "always blurred); the session record says so")
+    p.add_argument("--memory", type=Path, metavar="DIR",
+                   help="keep a private memory of what the glasses see in DIR (keyframes described in the background, "
+                        "faces blurred; ask 'where did I leave my keys?'); off when not given")
+    p.add_argument("--memory-days", type=positive, default=7.0, metavar="N",
+                   help="with --memory: delete what is older than N days, at start-up and hourly (default: 7)")
 
 
 def build_parser() -> Parser:
@@ -147,7 +157,43 @@ def build_parser() -> Parser:
 
     sp = sub.add_parser("sample", help="write a sample clip to try replay on")
     sp.add_argument("path", type=Path, help="where to write the .mp4 (an existing file is never replaced)")
+    add_memory_parser(sub)
     return parser
+
+
+def whole(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {low}, got {text!r}")
+        return value
+    return parse
+
+
+def add_memory_parser(sub) -> None:
+    """`memory DIR ACTION`: see and manage what a session's --memory DIR keeps (pipelines/memory/cli.py)."""
+    mp = sub.add_parser("memory", help="see and manage what --memory DIR keeps: list, search, show, forget",
+                        description="See and manage what the glasses keep. Times are local.")
+    mp.add_argument("folder", type=Path, metavar="DIR", help="the memory folder given to a session's --memory")
+    actions = mp.add_subparsers(dest="action", required=True, parser_class=Parser)
+    ml = actions.add_parser("list", help="entries (newest first) and facts")
+    ml.add_argument("--limit", type=whole(0), default=50, help="entries shown, 0 for all (default: %(default)s)")
+    ms = actions.add_parser("search", help="the entries a question would recall, best first")
+    ms.add_argument("words", nargs="+", metavar="WORDS")
+    ms.add_argument("--limit", type=whole(1), default=10, help="entries shown (default: %(default)s)")
+    mw = actions.add_parser("show", help="one entry in full; writes its thumbnail")
+    mw.add_argument("id", type=whole(1), metavar="ID")
+    mw.add_argument("--out", type=Path, metavar="FILE.jpg",
+                    help="where the thumbnail goes (default: memory-ID.jpg here); an existing file is never replaced")
+    mf = actions.add_parser("forget", help="delete an entry, a fact or everything, for real (overwritten)")
+    mf.add_argument("id", type=whole(1), nargs="?", metavar="ID", help="the entry to forget")
+    mf.add_argument("--fact", type=whole(1), metavar="ID", help="forget this fact instead")
+    mf.add_argument("--all", action="store_true",
+                    help="everything: entries, thumbnails, facts; asks first in a terminal, needs --yes elsewhere")
+    mf.add_argument("--yes", action="store_true", help="with --all: do not ask")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # No telemetry: the hub client's user agent would otherwise fetch the hub's list of AI agents (a
+    # request of its own) with the first download. Set before huggingface_hub is imported: it reads it then.
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     signals = Signals()
     signals.install()
     try:
@@ -169,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args, prog: str, signals: Signals) -> int:
     try:
+        if args.command == "memory":
+            return memory_command(args, prog)  # before the heavy imports: sqlite3 is all it needs
         if args.command == "live":
             import cv2  # noqa: F401 - before PyAV (pipelines.app), or the window hangs: see glasses/window.py
         from pipelines.app import UsageError  # heavy imports after parsing: --help stays instant
@@ -195,6 +246,15 @@ def interrupted(signals: Signals) -> int:
     code = signals.code(130)
     say(f"{'terminated' if code == 143 else 'interrupted'}: the session log written so far is kept")
     return code
+
+
+def memory_command(args, prog: str) -> int:
+    from pipelines.memory.cli import MemoryOptions, run_memory
+
+    return run_memory(MemoryOptions(
+        folder=args.folder, action=args.action, words=tuple(getattr(args, "words", ())), id=getattr(args, "id", None),
+        out=getattr(args, "out", None), fact=getattr(args, "fact", None), all=getattr(args, "all", False),
+        yes=getattr(args, "yes", False), limit=getattr(args, "limit", 50), prog=prog))
 
 
 def sample_command(args) -> int:
@@ -323,6 +383,7 @@ def replay_command(args) -> int:
         wake=args.wake, asks=tuple(args.ask), mode=args.mode, agents=args.agents,
         language=args.language, translate=args.translate,
         silence=args.silence, turn=args.turn, follow_up=args.follow_up, render=not args.no_video,
+        blur_faces=not args.no_blur_faces, memory=args.memory, memory_days=args.memory_days,
     )
     result = replay(opts)
     print_summary(result)
@@ -337,7 +398,8 @@ def live_command(args) -> int:
         models=args.models, vlm=args.vlm, asr=args.asr, wake=args.wake, asks=tuple(args.ask), mode=args.mode,
         agents=args.agents, language=args.language, translate=args.translate,
         silence=args.silence, turn=args.turn, follow_up=args.follow_up, ptt=args.ptt, self_hearing=args.self_hearing,
-        echo_ratio=args.echo_ratio,
+        echo_ratio=args.echo_ratio, blur_faces=not args.no_blur_faces, memory=args.memory,
+        memory_days=args.memory_days,
     )
     result = live(opts)
     print_live_summary(result)

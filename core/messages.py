@@ -166,6 +166,18 @@ class StageError:
 
 # --- control -> display -----------------------------------------------------------------
 @dataclass(frozen=True)
+class Evidence:
+    """What a memory answer rests on, shown in a corner of the display (pipelines/memory/skill.py).
+
+    Equal when the entry and the label are: the image is left out of comparison and hash, so a
+    DisplayState holding one still compares (the window redraws on a change) and hashes."""
+
+    entry: int  # the memory entry's id (the turn record names it too)
+    label: str  # e.g. "seen 4 min ago"
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)  # (h, w, 3) uint8 BGR, faces blurred
+
+
+@dataclass(frozen=True)
 class DisplayState:
     """Everything the glasses' display shows at one moment; drawn by glasses.display."""
 
@@ -177,3 +189,6 @@ class DisplayState:
     latency: float | None = None  # last turn's voice-to-voice seconds
     banner: str = ""  # e.g. "RANDOM WEIGHTS: wiring smoke run" or "no camera"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    storing: bool = False  # memory keeps frames (--memory): the capture light stays on while it does
+    badge: str = ""  # a small privacy note by the light, e.g. "faces blurred" while memory keeps frames
+    evidence: Evidence | None = None  # a memory answer's thumbnail; cleared when the next question starts

@@ -2,7 +2,8 @@
 
 The replay writes an annotated copy of a clip so a person can see, frame by frame, what
 the wearer would have seen: the capture light, the assistant's status, what it heard and
-what it answered. Everything here is a pure function of (image, DisplayState) so it tests
+what it answered, and the picture a memory answer rests on ("seen 4 min ago", top right,
+under the light). Everything here is a pure function of (image, DisplayState) so it tests
 without a pipeline, and `state_at` turns the control loop's timeline into a state per frame.
 
 Sizes derive from the image's shorter side, so the same layout reads on 320x240 and on
@@ -22,7 +23,7 @@ import numpy as np
 
 from core.messages import DisplayState
 
-__all__ = ["draw_overlay", "wrap_text", "state_at", "light_pixel_box", "ascii_safe"]
+__all__ = ["draw_overlay", "wrap_text", "state_at", "light_pixel_box", "evidence_box", "ascii_safe"]
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 MAX_ANSWER_LINES = 4
@@ -36,6 +37,8 @@ LIGHT_OFF = (90, 90, 90)
 BANNER = (0, 220, 255)  # yellow
 ANSWER = (255, 230, 140)  # pale cyan, distinct from the white caption
 NOTE = (200, 200, 200)
+EVIDENCE_SIDE = 0.32  # the evidence thumbnail's box, as a share of the image's shorter side
+EVIDENCE_MIN = 24  # px: with less room than this (a tiny display full of text), it is not drawn
 STATUS_COLOURS = {
     "idle": (170, 170, 170),
     "listening": (120, 230, 120),
@@ -151,6 +154,75 @@ def _light_circle(shape) -> tuple[int, int, int]:
     return w - m.margin - r, m.bar_h // 2 + max(1, m.margin // 3), r
 
 
+def evidence_box(shape, bottom: int | None = None, banner: bool = False) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1), exclusive end, of the square the evidence thumbnail is fitted into: the
+    right edge, under the light (and the banner), above the label and `bottom` (the top of the
+    caption and answer boxes; the image's foot when None). None when there is too little room."""
+    h, w = shape[:2]
+    m = _Metrics.of(shape)
+    cx, cy, r = _light_circle(shape)
+    top = cy + r + m.margin
+    if banner:
+        top = max(top, m.bar_h + 2 * (m.margin // 3) + m.margin // 2)
+    bottom = h - m.margin if bottom is None else bottom
+    label_h = round(m.line_h * 0.7) + m.pad + 2 * max(1, m.thick)  # the label, the frame, a gap
+    side = min(round(EVIDENCE_SIDE * min(h, w)), bottom - label_h - top, w // 2)
+    if side < EVIDENCE_MIN:
+        return None
+    x1 = w - m.margin
+    return x1 - side, top, x1, top + side
+
+
+def _draw_evidence(img: np.ndarray, evidence, bottom: int, banner: bool, m: "_Metrics") -> None:
+    """The thumbnail a memory answer rests on, framed, fitted into evidence_box (aspect kept, pinned
+    to its top-right), with its label ("seen 4 min ago") under it."""
+    box = evidence_box(img.shape, bottom, banner)
+    if box is None:
+        return
+    x0, y0, x1, y1 = box
+    side = x1 - x0
+    small = 0.7  # the label's size, as the notes'
+    fs, th = m.scale * small, max(1, round(m.thick * small))
+    thumb = evidence.image
+    if thumb is not None and getattr(thumb, "ndim", 0) == 3 and thumb.size:
+        tall, wide = thumb.shape[:2]
+        scale = side / max(tall, wide)
+        nw, nh = max(1, round(wide * scale)), max(1, round(tall * scale))
+        fitted = cv2.resize(np.ascontiguousarray(thumb[..., :3], dtype=np.uint8), (nw, nh),
+                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        x0, y1 = x1 - nw, y0 + nh
+        img[y0:y1, x0:x1] = fitted
+    else:  # an entry kept without a picture (a person, no face found): say so in the box
+        _panel(img, x0, y0, x1, y1, alpha=0.8)
+        _text(img, _fit("no picture", side - 2 * m.pad, fs, th), x0 + m.pad, (y0 + y1) // 2, m, NOTE, small)
+    frame = max(1, m.thick)
+    cv2.rectangle(img, (x0 - frame, y0 - frame), (x1 + frame - 1, y1 + frame - 1), WHITE, frame, cv2.LINE_AA)
+    label = _fit(ascii_safe(evidence.label), max(side, img.shape[1] // 3), fs, th)
+    if label:
+        label_w = cv2.getTextSize(label, FONT, fs, th)[0][0]
+        note_h = round(m.line_h * small)
+        top = y1 + frame + 1
+        _panel(img, x1 - label_w - 2 * m.pad, top, x1, top + note_h + m.pad // 2, alpha=0.6)
+        _text(img, label, x1 - label_w - m.pad, top + note_h - m.pad // 3, m, NOTE, small)
+
+
+BADGE_SCALE = 0.6  # the badge's text, as a share of the main text's size
+
+
+def _badge_width(text: str, m: "_Metrics") -> int:
+    fs, th = m.scale * BADGE_SCALE, max(1, round(m.thick * BADGE_SCALE))
+    return cv2.getTextSize(text, FONT, fs, th)[0][0] + 2 * m.pad
+
+
+def _draw_badge(img: np.ndarray, text: str, right: int, cy: int, m: "_Metrics") -> None:
+    """A small boxed note whose right edge is `right`, centred on the light's row."""
+    fs, th = m.scale * BADGE_SCALE, max(1, round(m.thick * BADGE_SCALE))
+    text_h = cv2.getTextSize(text, FONT, fs, th)[0][1]
+    x0 = max(0, right - _badge_width(text, m))
+    _panel(img, x0, cy - text_h // 2 - m.pad // 2, right, cy + text_h // 2 + m.pad // 2 + 1, alpha=0.7)
+    _text(img, text, x0 + m.pad, cy + text_h // 2, m, WHITE, BADGE_SCALE)
+
+
 def _panel(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour=PANEL, alpha=0.6) -> None:
     """Blend a translucent rectangle into img in place (only the ROI is touched)."""
     h, w = img.shape[:2]
@@ -212,6 +284,10 @@ def draw_overlay(image_bgr: np.ndarray, state: DisplayState) -> np.ndarray:
     light_left = cx - r - m.margin
     y = m.margin // 3
 
+    badge = ascii_safe(state.badge)
+    badge_right = light_left
+    if badge:  # a small privacy note just left of the light ("faces blurred"); the banner's text stops short of it
+        light_left = badge_right - _badge_width(badge, m) - m.pad
     if state.banner:  # yellow strip across the very top, text kept clear of the light
         _panel(img, 0, 0, w, m.bar_h + 2 * (m.margin // 3), BANNER, alpha=0.9)
         banner = _fit(ascii_safe(state.banner), light_left - 2 * m.pad, m.scale, m.thick)
@@ -219,6 +295,8 @@ def draw_overlay(image_bgr: np.ndarray, state: DisplayState) -> np.ndarray:
         y += m.bar_h + m.margin // 3 + m.margin // 2
     else:
         y = m.margin
+    if badge:
+        _draw_badge(img, badge, badge_right, cy, m)
 
     # status word, mode and latency on one translucent box, top-left
     status = ascii_safe(state.status).lower() or "idle"
@@ -252,10 +330,13 @@ def draw_overlay(image_bgr: np.ndarray, state: DisplayState) -> np.ndarray:
         bottom = _text_block(img, lines, [WHITE] * len(lines), bottom, m) - m.margin // 2
     if state.answer:
         lines = list(_wrap_to_px(ascii_safe(state.answer), width_px, m.scale, m.thick, MAX_ANSWER_LINES))
-        _text_block(img, lines, [ANSWER] * len(lines), bottom, m)
+        bottom = _text_block(img, lines, [ANSWER] * len(lines), bottom, m)
 
-    # the capture light last, so nothing covers it
-    if state.light:
+    if state.evidence is not None:  # over the notes (it is the answer's), clear of the light and the text
+        _draw_evidence(img, state.evidence, bottom - m.margin // 2, bool(state.banner), m)
+
+    # the capture light last, so nothing covers it; it stays on while memory keeps frames
+    if state.light or state.storing:
         cv2.circle(img, (cx, cy), r + max(1, r // 4), WHITE, -1, cv2.LINE_AA)
         cv2.circle(img, (cx, cy), r, LIGHT_RED, -1, cv2.LINE_AA)
     else:

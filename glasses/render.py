@@ -77,12 +77,15 @@ def render_annotated(
     duck_db: float = -12.0,
     blank_size: tuple[int, int] = (640, 360),
     progress: bool = False,
+    camera: Callable[[Iterator[tuple[float, np.ndarray, object]]], Iterator] | None = None,
 ) -> Path:
     """Write `out_path` (mp4, h264 yuv420p + AAC 48 kHz stereo): `src_path` with
     draw_overlay(frame, state_at(timeline, t)) on every frame and each (start_s, samples,
     rate) of `speech` mixed in over the original, which is ducked by `duck_db` meanwhile.
     The output has the source's duration and frame timing; a source without audio gets
     a track of silence plus the answers, an audio-only source `blank_size` black frames.
+    `camera`, when given, rewrites the stream of (t, BGR frame at the output size, anything) before
+    the overlay is drawn (faces blurred): it keeps order and count, and may hold a few frames back.
     On any failure or interruption nothing is left at `out_path`; a full disk raises NoSpace."""
     src_path, out_path = Path(src_path), Path(out_path)
     timeline = sorted(timeline, key=lambda entry: entry[0])  # stable: equal times keep order
@@ -90,7 +93,7 @@ def render_annotated(
     part = out_path.with_name(out_path.name + ".part")
     reached = _Reached()
     try:
-        _write(src_path, part, timeline, speech, duck_db, blank_size, progress, reached)
+        _write(src_path, part, timeline, speech, duck_db, blank_size, progress, reached, camera)
         os.replace(part, out_path)
     except BaseException as err:
         written = part.stat().st_size if part.exists() else 0
@@ -112,7 +115,7 @@ def space_needed(written: int, t: float, duration: float, fallback: int) -> int:
 
 
 def _write(src_path: Path, path: Path, timeline, speech: Speech, duck_db: float, blank_size, progress: bool,
-           reached: _Reached) -> None:
+           reached: _Reached, camera=None) -> None:
     with av.open(str(src_path)) as probe:
         t0 = (probe.start_time or 0) / av.time_base  # origin of every time in this module
         video = _camera_stream(probe)
@@ -150,10 +153,10 @@ def _write(src_path: Path, path: Path, timeline, speech: Speech, duck_db: float,
         bar = _progress_bar(progress, reached.duration, src_path.name)
         try:
             last_pts, durations = None, {}
-            for t, image, _, (pts, dur) in itertools.chain([first], frames):
+            sized = ((t, image if image.shape[1::-1] == size else cv2.resize(image, size, interpolation=cv2.INTER_AREA),
+                      timing) for t, image, _, timing in itertools.chain([first], frames))
+            for t, image, (pts, dur) in camera(sized) if camera is not None else sized:
                 _mux_audio(out, aout, track, round((t + AHEAD_S) * OUT_RATE))
-                if image.shape[1::-1] != size:
-                    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
                 frame = av.VideoFrame.from_ndarray(draw_overlay(image, state_at(timeline, t)), format="bgr24")
                 if last_pts is not None and pts <= last_pts:  # x264 needs strictly rising pts
                     pts = last_pts + 1

@@ -84,6 +84,7 @@ class AnswerParts:
     log: object  # SessionLog
     stopping: threading.Event
     early_asr: bool = True
+    notes: object = None  # (question) -> text added to the system prompt (memory's facts that fit it), or None
 
 
 def pick(frames: list[FrameSnapshot], start: float, end: float, stale: float, lead: float = 0.3) -> FrameSnapshot | None:
@@ -143,13 +144,17 @@ class Answer:
         frame, image = resolved.frame, resolved.image
         if image is None and frame is not None:
             image = fit_for_model(frame.image, cfg.image_side)
-        system = cfg.system_prompt + ("" if image is not None else NO_IMAGE_NOTE)
+        # What memory knows about the wearer that fits this question (most questions: nothing, and the
+        # prefix prepared by speculative vision still fits; with a note it does not, and is redone).
+        notes = parts.notes(plan.question) if parts.notes is not None and plan.route.target == "vlm" else ""
+        system = cfg.system_prompt + notes + ("" if image is not None else NO_IMAGE_NOTE)
         request = VLMRequest(plan.question, image, self.history, system, cfg.max_new_tokens, resolved.prefix)
         ctx = ModeContext(parts.vlm, request, self.cancel, self._stream_to_speech,
                           show=lambda text: parts.show(since(self.detected), notes=(text[-120:],)),
                           cue=self._speak, frames=frames, best=frame, start=plan.start, end=plan.end,
                           image_side=cfg.image_side, agents=cfg.agents,
-                          elapsed=lambda: since(self.detected) - plan.end)
+                          elapsed=lambda: since(self.detected) - plan.end,
+                          evidence=lambda ev: parts.show(since(self.detected), evidence=ev))
         failure = None
         try:
             # Cancelled while it waited for the prepared frame (speech went on, a barge-in): a forward pass

@@ -79,6 +79,11 @@ class Hearing:
         self._next_look: float | None = None  # when speech still going on is next reported
         self.last_verdict: tuple[float, float] | None = None  # (end of speech, probability finished)
 
+    @property
+    def active(self) -> bool:
+        """The wearer is speaking or holding the button (background work such as memory waits)."""
+        return self._ptt_start is not None or self.endpointer.in_speech
+
     def press(self, event: PushToTalk) -> None:
         """The button: applied when the audio reaches its time, so the order follows the media."""
         bisect.insort(self._presses, (event.t, event.pressed))

@@ -92,6 +92,9 @@ class ModeContext:
     elapsed: Callable[[], float] = lambda: 0.0  # session seconds since the end of the question, now
     expect_first_token: float = EXPECT_FIRST_TOKEN  # the cue rule's priors (see above)
     expect_token_s: float = EXPECT_TOKEN_S
+    # Memory's evidence for the display: a core.messages.Evidence to show, or None to clear. Last, so
+    # that positional construction keeps working.
+    evidence: Callable[[object], None] = lambda evidence: None
 
 
 @dataclass

@@ -19,6 +19,16 @@ Pacing. Live and `--pace realtime` run every thread freely against the wall cloc
 waits until control has answered it (lock-step), so a replay gives the same turns however
 fast the machine is; each answer is placed at the moment it was heard plus its latency.
 
+Memory (`memory`, a pipelines/memory/describe.py `Describer`, optional). Live and
+`--pace realtime`: a `keyframes` thread offers the ring's frames to the keyframe picker and a
+`describe` thread describes the waiting keyframe while the session is idle; anything the
+wearer does (speech, a typed question, a button) interrupts a description in flight. `--pace
+fast`: the hearing thread does both after each audio chunk, at the media time it has reached
+(and waits for the description), so the media clock stands still while a keyframe is described. Describing then costs no media
+time, never overlaps an answer (which runs in lock-step too), and a replay keeps the same
+keyframes and describes the same ones however fast the machine is; answers' latencies are
+what they are without memory. Live, the `describe` thread shows what really keeps up.
+
 Ports (source, speaker, display) are passed in; this module never imports `glasses/`.
 """
 from __future__ import annotations
@@ -86,7 +96,8 @@ class SessionConfig:
 
 class Session:
     def __init__(self, config: SessionConfig, *, source, vad, asr, vlm, tts, speaker, clock, log_,
-                 display=None, on_progress: Callable[[float], None] | None = None, skills=(), turn_model=None):
+                 display=None, on_progress: Callable[[float], None] | None = None, skills=(), turn_model=None,
+                 memory=None, notes: Callable[[str], str] | None = None):
         c = config
         self.config, self.source, self.clock, self.log, self.on_progress = c, source, clock, log_, on_progress
         self.speaker = speaker
@@ -114,10 +125,13 @@ class Session:
         answer_config = AnswerConfig(c.system_prompt, c.max_new_tokens, c.image_side, c.first_chunk_words, c.agents,
                                      c.stale_frame, c.models, c.speculative_vision)
         parts = AnswerParts(answer_config, vlm, tts, self.playback, self.speculator, skills, self.ring.snapshot,
-                            self.show, log_, self.stop_event, c.early_asr)
+                            self.show, log_, self.stop_event, c.early_asr, notes)
         self.control = Control(self.turns, parts, history_turns=c.history_turns, stale_frame=c.stale_frame,
                                realtime=live, post=partial(self._put, self.control_q))
         self.dropped_audio = 0
+        self.memory = memory  # describes keyframes while idle (see the module doc), or None
+        self._memory = MemoryWork(self, memory) if memory is not None else None
+        self._transcribing = False  # the ASR thread is on a final utterance (memory waits for it)
 
     # --- the outside: commands, display, figures ----------------------------------------
     @property
@@ -135,7 +149,13 @@ class Session:
         """How many items each per-session collection holds now (live sessions keep them bounded)."""
         return {"display_changes": len(self.screen), "log_records": len(self.log.records),
                 "frames": len(self.ring.snapshot()), "history": len(self.control.history),
-                "answers": len(self.control.answers)}
+                "answers": len(self.control.answers),
+                **({"memory_backlog": self.memory.backlog()} if self.memory is not None else {})}
+
+    def end_fields(self) -> dict:
+        """What the `end` record says besides why: dropped audio, and what memory kept."""
+        return {"dropped_audio_chunks": self.dropped_audio,
+                **({"memory": self.memory.figures()} if self.memory is not None else {})}
 
     def idle(self) -> bool:
         """Nothing heard is waiting to be answered, and nothing is being answered or said."""
@@ -150,6 +170,7 @@ class Session:
         if isinstance(event, TypedQuestion) and not event.detected_perf:
             event = replace(event, detected_perf=time.perf_counter())  # latencies run from here
         target = self.audio_q if isinstance(event, PushToTalk) else self.control_q
+        self._wearer_acts()
         try:
             target.put_nowait(event)
         except queue.Full:
@@ -159,7 +180,8 @@ class Session:
     def run(self) -> list[dict]:
         threads = [threading.Thread(target=self._guard, args=(name, loop), name=name, daemon=True)
                    for name, loop in (("source", self._source_loop), ("hearing", self._hearing_loop),
-                                      ("asr", self._asr_loop))]
+                                      ("asr", self._asr_loop),
+                                      *(self._memory.loops() if self._memory is not None else []))]
         for th in threads:
             th.start()
         interrupted = ""
@@ -174,7 +196,7 @@ class Session:
                 th.join(timeout=2.0)
             self.join(2.0)
             if interrupted:  # last: a cancelled answer still writes its record while it stops
-                self.log.write("end", t=self.clock.now(), dropped_audio_chunks=self.dropped_audio, reason=interrupted)
+                self.log.write("end", t=self.clock.now(), reason=interrupted, **self.end_fields())
         return self.log.turns()
 
     def stop(self) -> None:
@@ -182,6 +204,7 @@ class Session:
         self.lockstep.stop()
         self.control.cancel_all()
         self.speculator.close()
+        self._wearer_acts()  # a description in flight stops at its next layer or token
 
     def join(self, timeout: float) -> bool:
         """Wait (at most `timeout` s) for the answers' threads to end; True when none is left."""
@@ -247,11 +270,14 @@ class Session:
             else:
                 for out in self.hearing.feed(item):
                     self._route(out)
+                if self._memory is not None and not self.clock.realtime:
+                    self._memory.remember()  # fast pace: here, at the media time reached (see the module doc)
                 if self.on_progress:
                     self.on_progress(item.t)
 
     def _route(self, message) -> None:
         """Where hearing's messages go; in fast pace the media waits until questions are answered."""
+        self._wearer_acts()
         if isinstance(message, Utterance) and message.early:
             try:
                 self.asr_q.put_nowait(message)  # a guess: if ASR is behind, the final cut is transcribed as usual
@@ -271,6 +297,7 @@ class Session:
             if isinstance(item, EndOfStream):
                 self._put(self.control_q, item)
                 return
+            self._transcribing = not item.early
             try:
                 transcript = self.early.process(item)
             except Exception as err:  # noqa: BLE001 - one bad utterance must not end the session
@@ -283,6 +310,7 @@ class Session:
                 self._put(self.control_q, transcript)
             elif item.early and self.turns.config.answer_early and self.early.kept is not None:
                 self._put(self.control_q, replace(self.early.kept, early_asr="early"))
+            self._transcribing = False  # its transcript waits in the control queue: busy all the same
 
     # --- control: turn-taking decides, Control carries its actions out ------------------------
     def _control_loop(self) -> None:
@@ -297,10 +325,13 @@ class Session:
                 if isinstance(ev, StageError):
                     self.log.write("error", stage=ev.stage, message=ev.message, t=ev.t)
                 self._let_answers_finish()
-                self.log.write("end", t=ev.t, dropped_audio_chunks=self.dropped_audio)
+                self.log.write("end", t=ev.t, **self.end_fields())
                 return
+            question = (isinstance(ev, Transcript) and ev.early_asr != "early") or isinstance(ev, TypedQuestion)
+            if question:
+                self._wearer_acts()  # an answer may start now: a description in flight stops first
             self.control.handle(ev, self.clock)
-            if (isinstance(ev, Transcript) and ev.early_asr != "early") or isinstance(ev, TypedQuestion):
+            if question:
                 self.lockstep.done()
 
     def _let_answers_finish(self) -> None:
@@ -313,3 +344,50 @@ class Session:
                 continue
             if isinstance(ev, AnswerFinished):
                 self.control.handle(ev, self.clock)
+
+    def _wearer_acts(self) -> None:
+        """Speech, a question, a button: a description in flight yields the cores at once."""
+        if self._memory is not None:
+            self._memory.interrupt()
+
+
+class MemoryWork:
+    """Memory's share of the session (see the module doc): when describing may run, and where."""
+
+    def __init__(self, session: Session, describer):
+        self.session, self.describer = session, describer
+
+    def loops(self) -> list:
+        """Live and real-time pace: the memory's two threads (fast pace uses the hearing thread)."""
+        if not self.session.clock.realtime:
+            return []
+        return [("keyframes", self._keyframe_loop), ("describe", self._describe_loop)]
+
+    def interrupt(self) -> None:
+        self.describer.interrupt(self.session.clock.now())
+
+    def busy(self) -> bool:
+        """Whether describing must wait: the wearer speaks, or a question is heard, answered or spoken.
+        Fast pace reads only what the lock-step has settled, so the answer does not depend on timing."""
+        s = self.session
+        now = s.clock.now()
+        if s.hearing.active or s.control.answers or s.turns.busy(now) or s.speaker.busy_until() > now:
+            return True
+        return s.clock.realtime and (s._transcribing or not (s.asr_q.empty() and s.control_q.empty()))
+
+    def remember(self) -> None:
+        """Fast pace, on the hearing thread: pick, and describe now if nothing else goes on."""
+        now = self.session.clock.now()
+        self.describer.pick(now, self.session.ring.snapshot())
+        self.describer.describe_next(now, self.busy)
+
+    def _keyframe_loop(self) -> None:
+        s, every = self.session, self.describer.config.sample_every / 2
+        while not s.stop_event.wait(every):
+            self.describer.pick(s.clock.now(), s.ring.snapshot())
+
+    def _describe_loop(self) -> None:
+        s = self.session
+        while not s.stop_event.is_set():
+            if self.describer.wait_pending(0.2) and not self.describer.describe_next(s.clock.now(), self.busy):
+                s.stop_event.wait(0.1)  # not now (busy, or just interrupted): look again shortly

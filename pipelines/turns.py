@@ -174,7 +174,8 @@ class TurnTaking:
                 return [Record("heard", {**heard, "action": "ask", "reason": "answer begun on the early transcript"}),
                         Confirm(pending.id, (tr.detected_at, tr.detected_perf), tr.asr_s),
                         Show(pending.start, {"light": True}),
-                        Show(pending.end, {"status": "thinking", "caption": pending.question, "answer": ""})]
+                        Show(pending.end, {"status": "thinking", "caption": pending.question, "answer": "",
+                                           "evidence": None})]
             out += self._discard(pending, "the final transcript differs", tr.detected_at)
         if tr.dropped:
             return out + [Record("heard", {**heard, "action": "drop", "reason": tr.dropped}),
@@ -191,7 +192,7 @@ class TurnTaking:
         if d.action == "wake":
             self.follow_up_until, self.follow_up_from = tr.end + self.config.follow_up, tr.end
             return out + [Show(tr.start, {"light": True}),
-                          Show(tr.end, {"status": "listening", "caption": tr.text, "answer": ""})]
+                          Show(tr.end, {"status": "listening", "caption": tr.text, "answer": "", "evidence": None})]
         if d.action == "stop":
             self.follow_up_until = -1.0
             self.speaking_until = min(self.speaking_until, now)
@@ -239,7 +240,7 @@ class TurnTaking:
         self.current, self.answering, self.barged = plan, True, False
         if not plan.tentative:
             out += [Show(plan.start, {"light": True}),
-                    Show(plan.end, {"status": "thinking", "caption": plan.question, "answer": ""})]
+                    Show(plan.end, {"status": "thinking", "caption": plan.question, "answer": "", "evidence": None})]
         return out + [StartAnswer(plan)]
 
     def _discard(self, plan: Plan, why: str, t: float) -> list:

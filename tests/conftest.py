@@ -1,6 +1,8 @@
+import http.server
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +62,27 @@ def real_whisper(real_whisper_dir):
     from faster_whisper import WhisperModel
 
     return WhisperModel(str(real_whisper_dir), device="cpu", compute_type="int8", cpu_threads=2)
+
+
+@pytest.fixture
+def recorder():
+    """A stand-in hub: an HTTP server on 127.0.0.1 that answers 404 to everything and keeps what it was asked."""
+    asked = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _any(self):
+            asked.append(f"{self.command} {self.path}")
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD = do_POST = _any
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    server.shutdown()
+    server.server_close()

@@ -5,10 +5,8 @@ No test reaches the network: the cache is a tmp folder laid out as the hub's
 HF_ENDPOINT points at 127.0.0.1: a server that records requests, a closed port, or one that
 never answers.
 """
-import http.server
 import shutil
 import socket
-import threading
 import time
 
 import pytest
@@ -44,30 +42,6 @@ def cache(tmp_path_factory, tiny):
     put_in_cache(cache, "org/tiny-vlm", vlm_dir)
     put_in_cache(cache, "Systran/faster-whisper-base", asr_dir)  # what --asr base stands for
     return cache
-
-
-@pytest.fixture
-def recorder():
-    """An HTTP server on 127.0.0.1 that answers 404 to everything and keeps the paths asked for."""
-    asked = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _any(self):
-            asked.append(f"{self.command} {self.path}")
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_GET = do_HEAD = do_POST = _any
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", asked
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

@@ -51,6 +51,9 @@ class AssistantOptions:
     turn: str = DEFAULT_POLICY  # "smart": Smart Turn judges each pause; "silence": the silence alone (pipelines/hearing.py)
     follow_up: float = 6.0
     max_new_tokens: int = 60
+    memory: Path | None = None  # --memory DIR: keep what was seen there (off when None)
+    memory_days: float = 7.0  # --memory-days: entries older than this are deleted, at start and hourly
+    blur_faces: bool = True  # bystanders' faces blurred in the saved video and photos (--no-blur-faces: off, logged)
     extra: dict = field(default_factory=dict)
 
 

@@ -14,6 +14,8 @@ from core.clock import WallClock
 from core.messages import TypedQuestion
 from pipelines.app.common import (RANDOM_BANNER, AssistantOptions, Terminated, UsageError, _print_turns,
                                   default_out, open_session, prepare_out, session_config, stages)
+from pipelines.app.memory import open_memory, summary_line
+from pipelines.private_video import BADGE, load_detector, private_photo
 from pipelines.session import Session
 from pipelines.vad import SileroVAD
 
@@ -98,10 +100,15 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
     warnings: list[str] = []
     camera, mic, make_speaker = _open_ports(opts, warnings, camera, mic, speaker)
     source = LiveSource(camera, mic)
+    memory = None
     try:
         if window is None and opts.window:
             window = Window("glasses")
+        if opts.memory:  # before the models load: a refused folder costs a line, not a minute
+            memory = open_memory(opts.memory, opts.memory_days, warnings)
         asr, vlm, models = stages(opts, asr, vlm)
+        if memory is not None:
+            memory.prepare(vlm, replay=False)
         out = prepare_out(opts.out or default_out(Path("live")))
         if opts.self_hearing == "aec":
             preload_echo()  # importing livekit takes ~0.7 s: before the clock starts, not before the microphone
@@ -112,19 +119,29 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
             raise UsageError(f"cannot open the speaker: {str(err).splitlines()[0]}; try --speaker none") from err
     except BaseException:
         source.close()
+        if memory is not None:
+            memory.close()
         raise
     source.gate, problem = open_self_hearing(opts.self_hearing, speaker, ratio=opts.echo_ratio)
     warnings += [problem] if problem else []
     if getattr(speaker, "latency", 0.0) is None:  # a SoundDeviceSpeaker whose device reports none
         warnings.append("the output device reports no latency: echo cancellation assumes 0 ms and searches for the rest")
+    detector = None
+    if opts.blur_faces:  # photos are kept with faces blurred (memory thumbnails always are)
+        detector, why = load_detector()
+        warnings += [why] if why else []
     session_log, tts, own_tts = open_session(
         out, opts, models, warnings, tts, "live", clip=None, pace="live", duration=None,
         camera=getattr(camera, "name", None), mic=getattr(mic, "name", None),
         speaker=speaker.name if hasattr(speaker, "name") else type(speaker).__name__, self_hearing=source.gate.mode,
-        speaker_latency_s=getattr(speaker, "latency", None))
+        speaker_latency_s=getattr(speaker, "latency", None), memory=memory.describe() if memory is not None else None,
+        blur_faces=opts.blur_faces, face_detector=getattr(detector, "name", None))
     display = LiveDisplay(speaker, clock.now, echo=(lambda line: print(line, flush=True)) if opts.echo else None)
     session = Session(session_config(opts, models), source=source, vad=vad or SileroVAD(), asr=asr, vlm=vlm,
-                      tts=tts, speaker=speaker, clock=clock, log_=session_log, display=display)
+                      tts=tts, speaker=speaker, clock=clock, log_=session_log, display=display,
+                      **(memory.session_kwargs() if memory is not None else {}))
+    if memory is not None:
+        memory.attach(session, session_log)
     banner = [RANDOM_BANNER] if models.get("random_weights") else []
     banner += ["no camera"] if camera is None else []
     banner += ["no speaker: answers as text"] if isinstance(speaker, TextSpeaker) else []
@@ -134,6 +151,8 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
     finally:
         if own_tts:
             tts.close()
+        if memory is not None:
+            memory.close()
     result.warnings = warnings
     return result
 
@@ -174,8 +193,9 @@ class _LiveRun:
             folder = self.out / "photos"
             folder.mkdir(exist_ok=True)
             path = folder / f"photo-{dt.datetime.now().strftime('%Y%m%d-%H%M%S-%f')[:-3]}.jpg"
-            cv2.imwrite(str(path), frame.image)
-            self.log.write("photo", t=t, path=str(path.relative_to(self.out)), frame_time=frame.t)
+            image, faces = private_photo(frame.image) if self.opts.blur_faces else (frame.image, None)
+            cv2.imwrite(str(path), image)
+            self.log.write("photo", t=t, path=str(path.relative_to(self.out)), frame_time=frame.t, faces=faces)
             self.session.show(t, notes=(f"photo saved: {path.name}",))
             print(f"photo:  {path}", flush=True)
         self.note_until = t + 3.0
@@ -186,7 +206,7 @@ class _LiveRun:
 
         session, clock = self.session, self.clock
         buttons = Buttons(clock.now, session.submit, self.photo, self.quit, ptt=self.opts.ptt)
-        session.show(0.0, banner=" | ".join(self.banner))
+        session.show(0.0, banner=" | ".join(self.banner), **({"badge": BADGE} if self.opts.blur_faces else {}))
         if self.camera is not None:
             self.camera.start(clock.now)
         if self.mic is not None:
@@ -300,14 +320,16 @@ class _LiveRun:
             "sizes": {**session.sizes(), "camera_fps": len(self.camera_fps)},
         }
         if not self.log.records or self.log.records[-1]["type"] != "end":
-            self.log.write("end", t=self.clock.now(), dropped_audio_chunks=session.dropped_audio, reason=reason,
-                           **figures)
+            self.log.write("end", t=self.clock.now(), reason=reason, **session.end_fields(), **figures)
         self.log.close()
         return figures
 
 
 def print_live_summary(result: LiveResult) -> None:
     _print_turns(result)
+    kept = summary_line(result.records)
+    if kept:
+        print(kept)
     photos = [r for r in result.records if r["type"] == "photo"]
     if photos:
         print(f"photos: {len(photos)} in {result.out / 'photos'}")

@@ -16,6 +16,8 @@ from glasses.render import NoSpace, render_annotated
 from glasses.speaker import MixSpeaker
 from pipelines.app.common import (RANDOM_BANNER, AssistantOptions, UsageError, _print_turns, default_out,
                                   open_session, prepare_out, session_config, stages)
+from pipelines.app.memory import open_memory, summary_line
+from pipelines.private_video import BADGE, BlurConfig, FaceBlur, load_detector
 from pipelines.session import Session
 from pipelines.vad import SileroVAD
 
@@ -52,11 +54,26 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     for t, _ in opts.asks:
         if t > duration + 1e-6:
             raise UsageError(f"--ask at {t:g} s is past the end of the clip ({duration:.1f} s)")
-    asr, vlm, models = stages(opts, asr, vlm)
-    out = prepare_out(opts.out or default_out(opts.clip))  # after loading: a failed start leaves nothing behind
     warnings = list(source.warnings)
+    memory = open_memory(opts.memory, opts.memory_days, warnings) if opts.memory else None  # before the models load
+    try:
+        asr, vlm, models = stages(opts, asr, vlm)
+        if memory is not None:
+            memory.prepare(vlm, replay=True)
+        out = prepare_out(opts.out or default_out(opts.clip))  # after loading: a failed start leaves nothing behind
+    except BaseException:
+        if memory is not None:
+            memory.close()
+        raise
+    blur = None  # the saved video's faces, blurred unless --no-blur-faces (recorded in the session record)
+    if opts.render and opts.blur_faces and source.info.has_video:  # an audio-only clip's video is black
+        detector, why = load_detector(BlurConfig.side)
+        blur, warnings = FaceBlur(detector), warnings + ([why] if why else [])
     session_log, tts, own_tts = open_session(out, opts, models, warnings, tts, "replay", clip=str(opts.clip),
-                                             pace=opts.pace, duration=duration)
+                                             pace=opts.pace, duration=duration,
+                                             memory=memory.describe() if memory is not None else None,
+                                             blur_faces=opts.blur_faces,
+                                             face_detector=blur.figures()["detector"] if blur else None)
     # A still picture is what the glasses see for the whole clip: the stale-frame rule (a camera that
     # stopped) must not drop the only frame.
     config = session_config(opts, models, asks=tuple(opts.asks),
@@ -65,11 +82,14 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     clock = WallClock() if opts.pace == "realtime" else MediaClock()
     bar = _progress_bar(duration) if opts.progress and opts.pace == "fast" else None
     session = Session(config, source=source, vad=SileroVAD(), asr=asr, vlm=vlm, tts=tts, speaker=speaker,
-                      clock=clock, log_=session_log, on_progress=functools.partial(_advance, bar) if bar else None)
+                      clock=clock, log_=session_log, on_progress=functools.partial(_advance, bar) if bar else None,
+                      **(memory.session_kwargs() if memory is not None else {}))
+    if memory is not None:
+        memory.attach(session, session_log)
     banner = RANDOM_BANNER if models.get("random_weights") else ""
     if not source.info.has_video:
         banner = (banner + " | " if banner else "") + "audio only: no frames to look at"
-    session.show(0.0, banner=banner)
+    session.show(0.0, banner=banner, **({"badge": BADGE} if blur is not None else {}))
     timings["load"] = time.perf_counter() - t_load
     t_session = time.perf_counter()
     try:
@@ -84,23 +104,28 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
             if own_tts:
                 tts.close()
             source.close()
+            if memory is not None:
+                memory.close()
             session_log.close()
         t_render = time.perf_counter()
-        video = _render(opts, out, session.timeline(), speaker) if opts.render else None
+        video = _render(opts, out, session.timeline(), speaker, blur) if opts.render else None
         timings["render"] = time.perf_counter() - t_render
+        if blur is not None:
+            timings["faces"] = blur.seconds
+            logging.getLogger("replay").info("faces in annotated.mp4: %s", blur.figures())
     finally:
         speaker.close()  # frees the answers' spool
     return ReplayResult(out, session_log.turns(), session_log.records, warnings, video, timings)
 
 
-def _render(opts: ReplayOptions, out: Path, timeline, speaker: MixSpeaker) -> Path | None:
+def _render(opts: ReplayOptions, out: Path, timeline, speaker: MixSpeaker, blur: FaceBlur | None) -> Path | None:
     """annotated.mp4, or None with one warning line when the media cannot be rendered; a full
     disk is the user's to fix (UsageError). Nothing is left at annotated.mp4 unless it is whole."""
     speech = [(c.start, functools.partial(speaker.samples, c), c.rate)
               for c in speaker.clips() if c.length > 0 and c.offset is not None]
     path = out / "annotated.mp4"
     try:
-        return render_annotated(opts.clip, path, timeline, speech, progress=opts.progress)
+        return render_annotated(opts.clip, path, timeline, speech, progress=opts.progress, camera=blur)
     except NoSpace as err:
         raise UsageError(f"no space left on {out} for annotated.mp4 "
                          f"(about {max(1, math.ceil(err.needed / 1e6))} MB needed)") from err
@@ -129,6 +154,9 @@ def _progress_bar(duration: float, **kwargs):
 
 def print_summary(result: ReplayResult) -> None:
     _print_turns(result)
+    kept = summary_line(result.records)
+    if kept:
+        print(kept)
     duration = next((r.get("duration", 0.0) for r in result.records if r["type"] == "session"), 0.0)
     took = result.timings.get("session", 0.0)
     if took > 0:
@@ -136,7 +164,8 @@ def print_summary(result: ReplayResult) -> None:
               f"models loaded in {result.timings.get('load', 0.0):.1f} s, video written in {result.timings.get('render', 0.0):.1f} s")
     print(f"log:   {result.out / 'session.jsonl'}")
     if result.video:
-        print(f"video: {result.video}")
+        faces = result.timings.get("faces")
+        print(f"video: {result.video}" + (f" (faces blurred: {faces:.1f} s)" if faces is not None else ""))
 
 
 # --- live: the laptop plays the glasses ----------------------------------------------------------
