@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
@@ -77,7 +77,7 @@ class Speculator:
         self.enabled = enabled and hasattr(vlm, "prepare")
         self.image_side, self.max_new_tokens = image_side, max_new_tokens
         self.current: Speculation | None = None  # control thread only
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="prepare")
+        self._pool = OneAtATime("prepare")
         # A model whose prepare() can stop half-way (HFVLM: between layers) is told when its work is stale
         self._stoppable = self.enabled and "stop" in inspect.signature(vlm.prepare).parameters
 
@@ -149,8 +149,45 @@ class Speculator:
 
     def close(self) -> None:
         if self.current is not None:
+            self.current.future.cancel()
             self.current.stop.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
+
+
+class OneAtATime:
+    """Runs each job in a thread of its own, one job at a time (a newer job waits for the older
+    one, which its stop event ends at the next layer). Not a ThreadPoolExecutor: a thread that
+    has run torch keeps its OpenMP team while it lives, and with more OpenMP threads than cores
+    the runtime stops spinning, so answers decoded in other threads ran about 30 % slower
+    (BENCHMARKS.md, issue 11). A thread that ends takes its team with it."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._turn = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        if self._closed:
+            future.cancel()
+            return future
+
+        def run():
+            with self._turn:
+                if not future.set_running_or_notify_cancel():
+                    return  # cancelled while it waited: never runs
+                try:
+                    result = fn(*args)
+                except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the future
+                    future.set_exception(err)
+                else:
+                    future.set_result(result)
+
+        threading.Thread(target=run, name=self.name, daemon=True).start()
+        return future
+
+    def shutdown(self) -> None:
+        self._closed = True
 
 
 def _wait(future: Future, waiting):

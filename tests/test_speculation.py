@@ -322,3 +322,29 @@ def test_a_newer_speculation_stops_the_one_still_being_prepared():
     assert time.perf_counter() - t0 < 2.5  # the new one did not wait out the old one's 2 s
     assert len(vlm.stopped) == 1 and len(vlm.done) == 1 and vlm.stopped[0] > vlm.done[0]  # red stopped, blue done
     spec.close()
+
+
+def test_each_preparation_runs_in_a_thread_that_ends_one_at_a_time():
+    import threading
+    import time
+
+    from pipelines.speculate import OneAtATime
+
+    runner, running, most, ran = OneAtATime("prepare"), [], [0], []
+
+    def job(n):
+        running.append(n)
+        most[0] = max(most[0], len(running))
+        time.sleep(0.05)
+        running.remove(n)
+        ran.append(threading.current_thread())
+        return n
+
+    first, second = runner.submit(job, 1), runner.submit(job, 2)
+    third = runner.submit(job, 3)
+    assert third.cancel() or third.done()  # cancelled before its turn: it never runs
+    assert (first.result(2), second.result(2)) == (1, 2) and most[0] == 1
+    time.sleep(0.05)
+    assert len(ran) == 2 and not any(t.is_alive() for t in ran)  # no long-lived torch thread
+    runner.shutdown()
+    assert runner.submit(job, 4).cancelled()
