@@ -24,6 +24,7 @@ import numpy as np
 
 from benchmarks.soak_models import SoakVLM, WatchedTTS
 from core.messages import SAMPLE_RATE
+from glasses.fakes import FakeOutputStream
 from glasses.live import SoundDeviceSpeaker
 from glasses.microphone import CHUNK, QUEUE_CHUNKS, Microphone
 
@@ -167,38 +168,17 @@ class FlakyCapture:
         self.released = True
 
 
-class QuietOutputStream:
-    """sounddevice.OutputStream's contract: a thread calls the callback every block in real
-    time. Unlike glasses.fakes.FakeOutputStream it keeps no blocks, only how many sounded."""
+class QuietOutputStream(FakeOutputStream):
+    """glasses.fakes.FakeOutputStream that keeps no blocks, only how many sounded: a soak plays
+    for minutes, and the blocks would grow without bound."""
 
-    def __init__(self, *, samplerate, blocksize, channels, dtype, device, callback, latency=None, now=None):
-        self.rate, self.block, self.callback = samplerate, blocksize, callback
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
         self.blocks = self.sounding = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="soak-output", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        period, due = self.block / self.rate, time.perf_counter()
-        out = np.zeros((self.block, 1), np.float32)
-        while not self._stop.is_set():
-            self.callback(out, self.block, None, None)
-            self.blocks += 1
-            self.sounding += bool(out.any())
-            due += period
-            delay = due - time.perf_counter()
-            if delay > 0:
-                self._stop.wait(delay)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(1.0)
-
-    def close(self) -> None:
-        self.stop()
+    def heard(self, t: float, out: np.ndarray) -> None:
+        self.blocks += 1
+        self.sounding += bool(out.any())
 
 
 class SoakSpeaker(SoundDeviceSpeaker):

@@ -224,11 +224,15 @@ class FakeOutputStream:
             out = np.zeros((self.block, 1), np.float32)
             t = self.now()
             self.callback(out, self.block, None, None)
-            self.blocks.append((t, out[:, 0].copy()))
+            self.heard(t, out)
             due += period
             delay = due - time.perf_counter()
             if delay > 0:
                 self._stop.wait(delay)
+
+    def heard(self, t: float, out: np.ndarray) -> None:
+        """One block the device played at session time t (kept: a subclass may only count)."""
+        self.blocks.append((t, out[:, 0].copy()))
 
     def stop(self) -> None:
         self._stop.set()

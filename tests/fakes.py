@@ -71,7 +71,7 @@ class FakeTTS:
         return future
 
     def close(self) -> None:
-        pass
+        """No worker to stop: every piece was rendered when submitted."""
 
 
 class FakeVLM:
