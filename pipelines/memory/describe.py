@@ -39,6 +39,7 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
@@ -208,8 +209,8 @@ class Describer:
         self.off = ""  # why memory stopped for this session ("" while it runs)
         self.counts = {"offered": 0, "keyframes": 0, "skipped": 0, "described": 0, "stored": 0, "cancelled": 0,
                        "failed": 0, "with_text": 0, "faces_blurred": 0, "blurred_whole": 0, "expired": 0}
-        self.describe_s: list[float] = []  # the last descriptions' wall seconds (the last 100)
-        self.waited_s: list[float] = []  # session seconds each keyframe waited to be described (the last 100)
+        self.describe_s: deque[float] = deque(maxlen=100)  # the last descriptions' wall seconds
+        self.waited_s: deque[float] = deque(maxlen=100)  # session seconds the last keyframes waited to be described
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._pending: Keyframe | None = None
@@ -279,7 +280,7 @@ class Describer:
                 self._pending = self._pending or key
                 return False
             cancel = self._cancel = threading.Event()
-        self.waited_s = (self.waited_s + [max(0.0, now - key.t)])[-100:]
+        self.waited_s.append(max(0.0, now - key.t))
         t0 = time.perf_counter()
         done: list[bool] = []
         # The model work runs in a thread of its own that ends with it. A thread that has run torch keeps
@@ -294,7 +295,7 @@ class Describer:
             self._cancel = None
         stored = bool(done and done[0])
         if stored:  # the time a whole description takes (a cancelled one says nothing about that)
-            self.describe_s = (self.describe_s + [time.perf_counter() - t0])[-100:]
+            self.describe_s.append(time.perf_counter() - t0)
         return stored
 
     def _describe_safely(self, key: Keyframe, cancel: threading.Event) -> bool:
