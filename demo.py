@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-import traceback
 from pathlib import Path
 
+from core.process import Signals, leave, report_crash, say
 from pipelines.modes import MODE_CHOICES
 from pipelines.turn_model import DEFAULT_POLICY, POLICIES, SmartTurnConfig
 from pipelines.vad import EndpointConfig
@@ -90,7 +88,11 @@ def add_shared_options(p: Parser) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: runs/NAME-TIMESTAMP); never overwritten")
     p.add_argument("--models", choices=("default", "tiny-random"), default="default",
                    help="default: real hub models (downloaded on first use); tiny-random: offline wiring smoke run")
-    p.add_argument("--vlm", help="vision-language model: hub id or local folder")
+    p.add_argument("--vlm", help="vision-language model: hub id or local folder; with --vlm-url, the served model's name")
+    p.add_argument("--vlm-url", metavar="URL",
+                   help="answer with a model server instead (vLLM, transformers serve, llama-server, Ollama: "
+                        "an OpenAI-compatible http://HOST:PORT/v1); frames and questions go there, the display "
+                        "shows 'remote'; an API key is read from $GLASSES_VLM_API_KEY (off when not given)")
     p.add_argument("--asr", help="Whisper: size name (tiny, base, ...), hub id or local CTranslate2 folder")
     p.add_argument("--wake", type=wake_arg, default="hey glasses",
                    help="wake phrase in any language, or 'none': only push-to-talk and typed questions "
@@ -120,6 +122,11 @@ def add_shared_options(p: Parser) -> None:
                         "faces blurred; ask 'where did I leave my keys?'); off when not given")
     p.add_argument("--memory-days", type=positive, default=7.0, metavar="N",
                    help="with --memory: delete what is older than N days, at start-up and hourly (default: 7)")
+    p.add_argument("--skill", choices=("shopping", "translate"), default="",
+                   help="start in a skill's standing mode (as if 'shopping mode' or 'translate what they say' was said)")
+    p.add_argument("--catalog", type=Path, metavar="FILE",
+                   help="shopping: the products (CSV with code,name,price[,unit,notes], or SQLite); "
+                        "default: the small sample catalog that ships")
 
 
 def build_parser() -> Parser:
@@ -270,120 +277,16 @@ def sample_command(args) -> int:
     return 0
 
 
-class Signals:
-    """SIGINT and SIGTERM become exceptions in the main thread: KeyboardInterrupt and Terminated.
-
-    Only the first one: a second, while the first is being handled, is ignored (the runtime
-    bounds shutdown to about 2 s), so it cannot interrupt the shutdown with a traceback. A
-    third one leaves at once, in case the shutdown hangs after all."""
-
-    def __init__(self):
-        self.first: int | None = None
-        self.count = 0
-        self.terminated: type[KeyboardInterrupt] = KeyboardInterrupt  # Terminated, once imported
-        self._previous: dict[int, object] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # only the main thread may set handlers; an embedding caller keeps its own
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-
-    def code(self, code: int) -> int:
-        """The exit code: 143 after SIGTERM, 130 after Ctrl+C, else `code`."""
-        if self.first is None:
-            return code
-        return 143 if self.first == signal.SIGTERM else 130
-
-    def _handle(self, signum, frame) -> None:
-        self.count += 1
-        if self.count == 1:
-            self.first = signum  # no import here: the main thread may be inside one
-            raise self.terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        if self.count >= 3:
-            flush_and_exit(self.code(130))
-
-
-ERROR_LOG = "glasses-error.log"
-
-
-def crash_folders(environ, home: Path | None, cwd: Path | None) -> list[Path]:
-    """Where the details of an internal error may go, in order (pure; deduplicated)."""
-    folders = [environ.get("TMPDIR"), "/tmp", "/var/tmp", home and home / ".cache" / "glasses-assistant", cwd]
-    seen: list[Path] = []
-    for folder in folders:
-        if folder and Path(folder) not in seen:
-            seen.append(Path(folder))
-    return seen
-
-
-def report_crash(err: BaseException, prog: str) -> int:
-    """One line and exit 1, the traceback in the first folder that takes it; this cannot fail."""
-    try:
-        details = traceback.format_exc()
-        try:
-            home, cwd = Path.home(), Path.cwd()
-        except Exception:  # noqa: BLE001 - no home or a deleted working folder: fewer places to try
-            home = cwd = None
-        where = None
-        for folder in crash_folders(os.environ, home, cwd):
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / ERROR_LOG).write_text(details, encoding="utf-8")
-                where = f"details in {folder / ERROR_LOG}"
-                break
-            except Exception:  # noqa: BLE001 - not writable: try the next
-                continue
-        text = (str(err).strip().splitlines() or [""])[0][:200]
-        say(f"{prog}: internal error: {type(err).__name__}: {text} "
-            f"({where or 'no details written: no writable folder for ' + ERROR_LOG})")
-    except BaseException:  # noqa: BLE001 - even the report failed: the bare minimum
-        say(f"{prog}: internal error")
-    return 1
-
-
-def say(line: str) -> None:
-    """One line on stderr; a closed stderr cannot turn it into a traceback."""
-    try:
-        print(line, file=sys.stderr, flush=True)
-    except Exception:  # noqa: BLE001
-        pass
-
-
-def leave(code: int) -> None:
-    """Return normally, or when other threads are still alive, flush and os._exit(code).
-
-    A thread still running at interpreter exit (say torch's generation thread) can make it
-    abort ("terminate called without an active exception", exit 134): the code would lie."""
-    if any(t is not threading.main_thread() and t.is_alive() for t in threading.enumerate()):
-        flush_and_exit(code)
-
-
-def flush_and_exit(code: int) -> None:
-    import logging
-
-    for flush in (sys.stdout.flush, sys.stderr.flush, logging.shutdown):
-        try:
-            flush()
-        except Exception:  # noqa: BLE001 - leaving anyway
-            pass
-    os._exit(code)
-
-
 def replay_command(args) -> int:
     from pipelines.app import ReplayOptions, print_summary, replay
 
     opts = ReplayOptions(
-        clip=args.clip, out=args.out, pace=args.pace, models=args.models, vlm=args.vlm, asr=args.asr,
-        wake=args.wake, asks=tuple(args.ask), mode=args.mode, agents=args.agents,
+        clip=args.clip, out=args.out, pace=args.pace, models=args.models, vlm=args.vlm, vlm_url=args.vlm_url,
+        asr=args.asr, wake=args.wake, asks=tuple(args.ask), mode=args.mode, agents=args.agents,
         language=args.language, translate=args.translate,
         silence=args.silence, turn=args.turn, follow_up=args.follow_up, render=not args.no_video,
         blur_faces=not args.no_blur_faces, memory=args.memory, memory_days=args.memory_days,
+        skill=args.skill, catalog=args.catalog,
     )
     result = replay(opts)
     print_summary(result)
@@ -395,11 +298,12 @@ def live_command(args) -> int:
 
     opts = LiveOptions(
         camera=args.camera, mic=args.mic, speaker=args.speaker, window=not args.no_window, out=args.out,
-        models=args.models, vlm=args.vlm, asr=args.asr, wake=args.wake, asks=tuple(args.ask), mode=args.mode,
+        models=args.models, vlm=args.vlm, vlm_url=args.vlm_url, asr=args.asr, wake=args.wake, asks=tuple(args.ask),
+        mode=args.mode,
         agents=args.agents, language=args.language, translate=args.translate,
         silence=args.silence, turn=args.turn, follow_up=args.follow_up, ptt=args.ptt, self_hearing=args.self_hearing,
         echo_ratio=args.echo_ratio, blur_faces=not args.no_blur_faces, memory=args.memory,
-        memory_days=args.memory_days,
+        memory_days=args.memory_days, skill=args.skill, catalog=args.catalog,
     )
     result = live(opts)
     print_live_summary(result)

@@ -33,7 +33,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from core.messages import SAMPLE_RATE
+from benchmarks.machine import machine
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 DEFAULT_MODEL = "~/.cache/glasses-assistant/whisper-base"
@@ -333,12 +333,6 @@ def table(report: dict) -> str:
                      f"| {r['median_real_s'] or 0:.3f} / {r['median_questions_s'] or 0:.3f} | {r['mean_frames']:.0f} "
                      f"| {r['fallbacks']} | {len(r['noise_through'])} | {'yes' if r['within_1_point'] else 'no'} |")
     return "\n".join(lines)
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main(argv=None) -> int:

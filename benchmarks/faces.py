@@ -29,7 +29,6 @@ import datetime as dt
 import importlib.metadata
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -40,6 +39,7 @@ import cv2
 import numpy as np
 
 from pipelines.faces import Face, FaceConfig, FaceDetector
+from benchmarks.machine import machine
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -262,12 +262,6 @@ def table(report: dict) -> str:
                        f"{r['face_free_false_hits']} ({r['face_free_pictures_with_a_hit']}/{d['face_free_pictures']}) | "
                        f"{r['people_frames_with_a_face']}/{d['people_frames']} | {ms} |")
     return "\n".join(out)
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main(argv=None) -> int:

@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import sqlite3
@@ -37,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from benchmarks.machine import machine as base_machine
 
 OBJECTS = ("keys", "phone", "wallet", "mug", "glasses", "laptop", "backpack", "notebook", "pen", "water bottle",
            "headphones", "charger", "remote control", "book", "plate", "bowl", "kettle", "knife", "scissors",
@@ -185,10 +185,7 @@ def table(report: dict) -> str:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, " \
-           f"SQLite {sqlite3.sqlite_version}"
+    return f"{base_machine()}, SQLite {sqlite3.sqlite_version}"
 
 
 def main(argv=None) -> int:

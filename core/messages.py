@@ -104,6 +104,16 @@ class TypedQuestion:
 
 
 @dataclass(frozen=True)
+class Announcement:
+    """Something a skill says unasked when it is due (a timer, a reminder), at session time t."""
+
+    t: float
+    text: str
+    source: str  # the skill that said it, for the log
+    detected_perf: float = 0.0
+
+
+@dataclass(frozen=True)
 class PushToTalk:
     """The temple button: pressed starts a question (no wake phrase), released ends it."""
 
@@ -167,7 +177,8 @@ class StageError:
 # --- control -> display -----------------------------------------------------------------
 @dataclass(frozen=True)
 class Evidence:
-    """What a memory answer rests on, shown in a corner of the display (pipelines/memory/skill.py).
+    """What an answer rests on, shown in a corner of the display: a memory's thumbnail
+    (pipelines/memory/skill.py), or a skill's card (a product and its price, a photo taken; entry 0).
 
     Equal when the entry and the label are: the image is left out of comparison and hash, so a
     DisplayState holding one still compares (the window redraws on a change) and hashes."""
@@ -186,9 +197,11 @@ class DisplayState:
     light: bool = False  # capture indicator: on while camera/mic are used for the assistant
     status: str = "idle"  # idle | listening | thinking | speaking
     mode: str = "instant"
+    skill: str = ""  # the standing skill mode ("shopping", "translate"), shown beside the mode
     latency: float | None = None  # last turn's voice-to-voice seconds
     banner: str = ""  # e.g. "RANDOM WEIGHTS: wiring smoke run" or "no camera"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    recording: bool = False  # a video is being recorded ("record a video"): the capture light is on
     storing: bool = False  # memory keeps frames (--memory): the capture light stays on while it does
     badge: str = ""  # a small privacy note by the light, e.g. "faces blurred" while memory keeps frames
     evidence: Evidence | None = None  # a memory answer's thumbnail; cleared when the next question starts

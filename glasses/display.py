@@ -301,6 +301,8 @@ def draw_overlay(image_bgr: np.ndarray, state: DisplayState) -> np.ndarray:
     # status word, mode and latency on one translucent box, top-left
     status = ascii_safe(state.status).lower() or "idle"
     extra = ascii_safe(state.mode).upper()
+    if state.skill:  # a standing skill ("shopping mode") comes first: it changes what questions mean
+        extra = f"{ascii_safe(state.skill).upper()} | {extra}"
     if state.latency is not None:
         extra += f"  {state.latency:.2f} s"
     parts = [(status, STATUS_COLOURS.get(status, WHITE)), ("  " + extra, WHITE)] if extra else [(status, STATUS_COLOURS.get(status, WHITE))]
@@ -336,7 +338,7 @@ def draw_overlay(image_bgr: np.ndarray, state: DisplayState) -> np.ndarray:
         _draw_evidence(img, state.evidence, bottom - m.margin // 2, bool(state.banner), m)
 
     # the capture light last, so nothing covers it; it stays on while memory keeps frames
-    if state.light or state.storing:
+    if state.light or state.storing or state.recording:
         cv2.circle(img, (cx, cy), r + max(1, r // 4), WHITE, -1, cv2.LINE_AA)
         cv2.circle(img, (cx, cy), r, LIGHT_RED, -1, cv2.LINE_AA)
     else:

@@ -34,6 +34,11 @@ NO_IMAGE_NOTE = (
 APOLOGY = "Sorry, I could not answer that."
 
 
+def _one_line(err: BaseException) -> str:
+    """A failure as the display's note: its first line (a model server's one-line reason)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+
+
 class Playback:
     """The one door to the speaker for answers (see the module doc)."""
 
@@ -85,6 +90,7 @@ class AnswerParts:
     stopping: threading.Event
     early_asr: bool = True
     notes: object = None  # (question) -> text added to the system prompt (memory's facts that fit it), or None
+    detailed: object = None  # () -> the frames, the newest at the camera's resolution (skills), or None
 
 
 def pick(frames: list[FrameSnapshot], start: float, end: float, stale: float, lead: float = 0.3) -> FrameSnapshot | None:
@@ -149,6 +155,8 @@ class Answer:
         notes = parts.notes(plan.question) if parts.notes is not None and plan.route.target == "vlm" else ""
         system = cfg.system_prompt + notes + ("" if image is not None else NO_IMAGE_NOTE)
         request = VLMRequest(plan.question, image, self.history, system, cfg.max_new_tokens, resolved.prefix)
+        if plan.route.target == "skill" and parts.detailed is not None:
+            frames = parts.detailed()  # a skill reads text and barcodes: the camera's own pixels
         ctx = ModeContext(parts.vlm, request, self.cancel, self._stream_to_speech,
                           show=lambda text: parts.show(since(self.detected), notes=(text[-120:],)),
                           cue=self._speak, frames=frames, best=frame, start=plan.start, end=plan.end,
@@ -161,7 +169,7 @@ class Answer:
             # cannot be stopped half-way, so starting one would only take the cores from what comes next.
             result = ModeResult("", None, 0.0) if self.cancel.is_set() else self._answerer()(ctx)
         except Exception as err:  # noqa: BLE001 - the model failed: say so aloud, the session goes on
-            log.exception("answerer failed")
+            log.exception("answerer failed: %s", _one_line(err))  # the terminal shows this line, debug.log the trace
             failure, result = err, ModeResult("", None, 0.0)
         if self.discarded:  # begun on an early transcript that did not hold: no record, no display
             return AnswerFinished(plan.id, plan.question, "", since(self.detected), cancelled=True, discarded=True)
@@ -173,7 +181,8 @@ class Answer:
         answer = result.answer.strip()
         end = self._write_record(plan, frame, result, answer, parts.speculator.settle(resolved))
         parts.show(end, status="idle", light=False, latency=self._first["t"] - plan.end if self._first else None,
-                   **({"answer": "(sorry, that failed)"} if failure is not None else {}))
+                   **({"answer": "(sorry, that failed)", "notes": (_one_line(failure),)} if failure is not None
+                      else {}))
         return AnswerFinished(plan.id, plan.question, answer, end, cancelled=self.cancel.is_set())
 
     def _answerer(self):

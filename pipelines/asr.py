@@ -191,15 +191,18 @@ class FasterWhisper:
         except Exception as err:  # download, format and runtime errors all mean the same to the user
             raise unavailable("speech-recognition", self.config.model, err) from err
 
-    def transcribe(self, audio: np.ndarray) -> tuple[str, float]:
+    def transcribe(self, audio: np.ndarray, task: str | None = None) -> tuple[str, float]:
+        """Text and no-speech probability; `task="translate"`: into English, the language detected."""
         c = self.config
+        if task is not None and task != c.task:
+            c = replace(c, task=task, language=None if task == "translate" else c.language)
         if c.window == "full" or len(audio) > FULL_WINDOW * HOP:  # longer: faster-whisper's 30 s windows
-            return self._transcribe_full(audio)
-        return self._transcribe_window(audio, window_frames(len(audio) // HOP, c.window, c.window_margin))
+            return self._transcribe_full(audio, c)
+        return self._transcribe_window(audio, window_frames(len(audio) // HOP, c.window, c.window_margin), c)
 
-    def _transcribe_full(self, audio: np.ndarray) -> tuple[str, float]:
+    def _transcribe_full(self, audio: np.ndarray, c: ASRConfig | None = None) -> tuple[str, float]:
         """faster-whisper's own path: every 30 s of audio padded to a 30 s window."""
-        c = self.config
+        c = c or self.config
         cap = token_cap(min(len(audio), FULL_WINDOW * HOP) / SAMPLE_RATE, c.max_new_tokens, c.tokens_per_second)
         prompt = 4 if self._model.model.is_multilingual else 2  # its prompt: <|sot|> (<|lang|> <|task|>) <|notimestamps|>
         segments, _info = self._model.transcribe(
@@ -212,14 +215,14 @@ class FasterWhisper:
         no_speech = max((s.no_speech_prob for s in segments), default=1.0)
         return text, no_speech
 
-    def _transcribe_window(self, audio: np.ndarray, frames: int) -> tuple[str, float]:
+    def _transcribe_window(self, audio: np.ndarray, frames: int, c: ASRConfig | None = None) -> tuple[str, float]:
         """One window of `frames` mel frames, decoded as faster-whisper decodes its first window
         (same features, prompt, suppressed tokens, greedy or beam search, silence rule); at 3000
         frames the text and no-speech probability are exactly those of `_transcribe_full`."""
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
-        c, model = self.config, self._model
+        c, model = c or self.config, self._model
         features = model.feature_extractor(audio)[:, :-1]  # the last frame is padding: faster-whisper drops it too
         features = np.pad(features, ((0, 0), (0, frames - features.shape[-1])))  # (80, frames): log-mel 0 as it pads
         encoded = model.encode(features)  # (1, frames // 2, d_model)
@@ -244,7 +247,7 @@ class FasterWhisper:
         # rarely does: those few utterances pay for both.
         if self._redo_loops and looped(text, len(tokens), cap, c.fallback_compression):
             self.fallbacks += 1
-            return self._transcribe_full(audio)
+            return self._transcribe_full(audio, c)
         return text, result.no_speech_prob
 
 
@@ -254,6 +257,7 @@ class ASRStage:
     def __init__(self, model: SpeechModel, config: ASRConfig = ASRConfig()):
         self.model = model
         self.config = config
+        self.translating = False  # set by the session in translation mode: Whisper's translate task
 
     def setup(self) -> None:
         if hasattr(self.model, "setup"):
@@ -264,7 +268,9 @@ class ASRStage:
         if level_db(utt.audio) < self.config.min_level_db:
             text, no_speech = "", 1.0  # skip the model: nothing above the noise floor
         else:
-            text, no_speech = self.model.transcribe(utt.audio)
+            # Translating, the other speaker's language is detected and their words come out in English
+            text, no_speech = (self.model.transcribe(utt.audio, task="translate") if self.translating
+                               else self.model.transcribe(utt.audio))
         asr_s = time.perf_counter() - t0
         dropped = guard(text, no_speech, utt.audio, self.config)
         return Transcript(utt.start, utt.end, utt.detected_at, text, asr_s, no_speech, dropped, utt.detected_perf,

@@ -10,8 +10,12 @@ Rules, in order:
 1. A spoken mode switch ("think harder", "quick answer") said alone changes the standing
    mode and asks nothing; said with a question, the question goes to the VLM in that mode
    (the wearer asked for the model).
-2. The first skill whose `wants` gives a reason takes the question.
-3. Otherwise the VLM answers in the standing mode (`auto` picks one from the words).
+2. A skill's standing-mode switch ("shopping mode", "stop shopping", "translate what they
+   say", "stop translating") turns that skill's standing mode on or off and asks nothing.
+3. The first skill whose `wants` gives a reason takes the question. `active` is the standing
+   skill ("shopping" while shopping mode is on), so a skill can take more while it stands
+   ("what is this?" is shopping's in shopping mode, the VLM's otherwise).
+4. Otherwise the VLM answers in the standing mode (`auto` picks one from the words).
 """
 from __future__ import annotations
 
@@ -24,8 +28,9 @@ from pipelines.modes import ModeContext, ModeResult, choose_mode
 class Skill(Protocol):
     name: str  # short and plain: shown on the display and logged with the turn
 
-    def wants(self, question: str) -> str:
-        """Why this skill takes `question`, or "" when it does not (a pure function of the words)."""
+    def wants(self, question: str, active: str = "") -> str:
+        """Why this skill takes `question`, or "" when it does not (a pure function of the words
+        and of `active`, the standing skill's name or "")."""
         ...
 
     def answer(self, ctx: ModeContext) -> ModeResult:
@@ -41,6 +46,7 @@ class Route:
     question: str  # what the answerer is asked (a spoken switch taken off)
     reason: str  # why, for the log
     switch: bool = False  # a mode switch said alone: change the standing mode, ask nothing
+    leave: bool = False  # a skill's switch that ends its standing mode ("stop shopping")
 
     @property
     def speculates(self) -> bool:
@@ -48,14 +54,20 @@ class Route:
         return self.target == "vlm" and self.name in ("instant", "thinking")
 
 
-def route(question: str, mode: str, skills: Sequence[Skill] = ()) -> Route:
-    """Where `question` goes when the standing mode is `mode`."""
+def route(question: str, mode: str, skills: Sequence[Skill] = (), active: str = "") -> Route:
+    """Where `question` goes when the standing mode is `mode` and the standing skill `active`."""
     chosen, rest, why = choose_mode(question, mode)
     if not rest.strip():
         return Route("vlm", chosen, "", why, switch=True)
     if not why.startswith("voice"):
         for skill in skills:
-            reason = skill.wants(rest)
+            standing = getattr(skill, "standing", None)
+            on = standing(rest) if standing is not None else None
+            if on is not None:
+                return Route("skill", skill.name, "", f"{skill.name} mode {'on' if on else 'off'}", switch=True,
+                             leave=not on)
+        for skill in skills:
+            reason = skill.wants(rest, active)
             if reason:
                 return Route("skill", skill.name, rest, reason)
     return Route("vlm", chosen, rest, why)

@@ -42,17 +42,19 @@ from functools import partial
 from typing import Callable
 
 from core.clock import Lockstep
-from core.messages import (SAMPLE_RATE, AnswerFinished, AudioChunk, DisplayState, EndOfStream, PushToTalk,
+from core.messages import (SAMPLE_RATE, Announcement, AnswerFinished, AudioChunk, DisplayState, EndOfStream, PushToTalk,
                            StageError, Transcript, TypedQuestion, Utterance, VideoFrame)
 from pipelines.answer import NO_IMAGE_NOTE, AnswerConfig, AnswerParts, Playback  # noqa: F401 - tests use the note
 from pipelines.asr import EarlyASR
 from pipelines.control import Control
 from pipelines.hearing import Hearing, HearingConfig
+from pipelines.memory.work import MemoryWork
 from pipelines.router import route
+from pipelines.skills.work import Announcer, SkillWork
 from pipelines.speculate import Speculator
 from pipelines.timeline import Timeline
 from pipelines.turn_model import shared_smart_turn
-from pipelines.turns import TurnConfig, TurnTaking
+from pipelines.turns import TRANSLATE, TurnConfig, TurnTaking
 from pipelines.vad import EndpointConfig
 from pipelines.vision import FrameRing
 from pipelines.vlm import SYSTEM_PROMPT
@@ -92,6 +94,28 @@ class SessionConfig:
     utterance_tail: float = 0.1  # audio kept after the end of speech; early ASR starts once it exists
     turn: str = "silence"  # "smart": Smart Turn judges each pause (pipelines/turn_model.py); the app defaults to it
     models: dict = field(default_factory=dict)  # logged with every turn
+    skill: str = ""  # the standing skill at the start (--skill shopping)
+
+
+def put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """Blocking put that gives up when the session stops (never a hang on shutdown)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def get(q: queue.Queue, stop: threading.Event, now: Callable[[], float]):
+    """Blocking get that wakes when the session stops: stop() must not leave a thread waiting."""
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                return EndOfStream(now())
 
 
 class Session:
@@ -108,24 +132,28 @@ class Session:
         self.control_q: queue.Queue = queue.Queue(maxsize=256)
         self.lockstep = Lockstep(not live)
         self.stop_event = threading.Event()
-        self.screen = Timeline(DisplayState(mode=c.mode), display, keep=LIVE_KEEP if live else None)
+        self.screen = Timeline(DisplayState(mode=c.mode, skill=c.skill), display, keep=LIVE_KEEP if live else None)
         if turn_model is None and c.turn == "smart":
             turn_model = shared_smart_turn()  # loaded once per process; None (one warning) without it
         self.hearing = Hearing(HearingConfig(c.endpoint, c.early_asr, c.utterance_tail, c.barge_in_after, c.asks,
                                              c.turn, look_every=c.look_every if c.speculative_vision else 0.0),
                                vad, clock, turn_model)
         self.early = EarlyASR(asr)
-        skills = {s.name: s for s in skills}
+        skills = {s.name: s for s in (*skills, Announcer())}
         self.turns = TurnTaking(TurnConfig(c.wake_phrase, c.follow_up, c.mode, c.barge_in, c.barge_in_after,
-                                           c.speculative_vision, c.speculative_answer and c.early_asr and live),
+                                           c.speculative_vision, c.speculative_answer and c.early_asr and live,
+                                           skill=c.skill),
                                 partial(route, skills=tuple(skills.values())))
+        # Timers' announcements and video recording (pipelines/skills/work.py)
+        self._skills = SkillWork(skills.values(), lambda now: self.turns.busy(now) or bool(self.control.answers),
+                                 self.show)
         self.speculator = Speculator(vlm, enabled=c.speculative_vision, image_side=c.image_side,
                                      max_new_tokens=c.max_new_tokens)
         self.playback = Playback(speaker)
         answer_config = AnswerConfig(c.system_prompt, c.max_new_tokens, c.image_side, c.first_chunk_words, c.agents,
                                      c.stale_frame, c.models, c.speculative_vision)
         parts = AnswerParts(answer_config, vlm, tts, self.playback, self.speculator, skills, self.ring.snapshot,
-                            self.show, log_, self.stop_event, c.early_asr, notes)
+                            self.show, log_, self.stop_event, c.early_asr, notes, self.ring.detailed)
         self.control = Control(self.turns, parts, history_turns=c.history_turns, stale_frame=c.stale_frame,
                                realtime=live, post=partial(self._put, self.control_q))
         self.dropped_audio = 0
@@ -219,23 +247,10 @@ class Session:
             self._put(self.control_q, StageError(name, f"{type(err).__name__}: {err}", self.clock.now()))
 
     def _put(self, q: queue.Queue, item) -> bool:
-        """Blocking put that gives up when the session stops (never a hang on shutdown)."""
-        while not self.stop_event.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put(q, item, self.stop_event)
 
     def _get(self, q: queue.Queue):
-        """Blocking get that wakes when the session stops: stop() must not leave a thread waiting."""
-        while True:
-            try:
-                return q.get(timeout=0.1)
-            except queue.Empty:
-                if self.stop_event.is_set():
-                    return EndOfStream(self.clock.now())
+        return get(q, self.stop_event, self.clock.now)
 
     def _source_loop(self) -> None:
         t_end = 0.0
@@ -245,6 +260,7 @@ class Session:
             self.clock.wait_until(ev.t, self.stop_event)
             if isinstance(ev, VideoFrame):
                 self.ring.add(ev)
+                self._skills.offer(ev)
             elif isinstance(ev, AudioChunk):
                 t_end = ev.t + len(ev.samples) / SAMPLE_RATE
                 if not self.clock.realtime:
@@ -270,6 +286,8 @@ class Session:
             else:
                 for out in self.hearing.feed(item):
                     self._route(out)
+                for announcement in self._skills.due(item.t):  # timers: at the media time reached
+                    self._route(announcement)
                 if self._memory is not None and not self.clock.realtime:
                     self._memory.remember()  # fast pace: here, at the media time reached (see the module doc)
                 if self.on_progress:
@@ -284,7 +302,7 @@ class Session:
             except queue.Full:
                 pass
             return
-        final = isinstance(message, (Utterance, TypedQuestion))
+        final = isinstance(message, (Utterance, TypedQuestion, Announcement))
         if final:
             self.lockstep.hand_over()
         self._put(self.asr_q if isinstance(message, Utterance) else self.control_q, message)
@@ -298,6 +316,8 @@ class Session:
                 self._put(self.control_q, item)
                 return
             self._transcribing = not item.early
+            if hasattr(self.early.stage, "translating"):  # "translate what they say": Whisper's translate task
+                self.early.stage.translating = self.turns.active == TRANSLATE
             try:
                 transcript = self.early.process(item)
             except Exception as err:  # noqa: BLE001 - one bad utterance must not end the session
@@ -327,7 +347,8 @@ class Session:
                 self._let_answers_finish()
                 self.log.write("end", t=ev.t, **self.end_fields())
                 return
-            question = (isinstance(ev, Transcript) and ev.early_asr != "early") or isinstance(ev, TypedQuestion)
+            question = ((isinstance(ev, Transcript) and ev.early_asr != "early")
+                        or isinstance(ev, (TypedQuestion, Announcement)))
             if question:
                 self._wearer_acts()  # an answer may start now: a description in flight stops first
             self.control.handle(ev, self.clock)
@@ -349,45 +370,3 @@ class Session:
         """Speech, a question, a button: a description in flight yields the cores at once."""
         if self._memory is not None:
             self._memory.interrupt()
-
-
-class MemoryWork:
-    """Memory's share of the session (see the module doc): when describing may run, and where."""
-
-    def __init__(self, session: Session, describer):
-        self.session, self.describer = session, describer
-
-    def loops(self) -> list:
-        """Live and real-time pace: the memory's two threads (fast pace uses the hearing thread)."""
-        if not self.session.clock.realtime:
-            return []
-        return [("keyframes", self._keyframe_loop), ("describe", self._describe_loop)]
-
-    def interrupt(self) -> None:
-        self.describer.interrupt(self.session.clock.now())
-
-    def busy(self) -> bool:
-        """Whether describing must wait: the wearer speaks, or a question is heard, answered or spoken.
-        Fast pace reads only what the lock-step has settled, so the answer does not depend on timing."""
-        s = self.session
-        now = s.clock.now()
-        if s.hearing.active or s.control.answers or s.turns.busy(now) or s.speaker.busy_until() > now:
-            return True
-        return s.clock.realtime and (s._transcribing or not (s.asr_q.empty() and s.control_q.empty()))
-
-    def remember(self) -> None:
-        """Fast pace, on the hearing thread: pick, and describe now if nothing else goes on."""
-        now = self.session.clock.now()
-        self.describer.pick(now, self.session.ring.snapshot())
-        self.describer.describe_next(now, self.busy)
-
-    def _keyframe_loop(self) -> None:
-        s, every = self.session, self.describer.config.sample_every / 2
-        while not s.stop_event.wait(every):
-            self.describer.pick(s.clock.now(), s.ring.snapshot())
-
-    def _describe_loop(self) -> None:
-        s = self.session
-        while not s.stop_event.is_set():
-            if self.describer.wait_pending(0.2) and not self.describer.describe_next(s.clock.now(), self.busy):
-                s.stop_event.wait(0.1)  # not now (busy, or just interrupted): look again shortly

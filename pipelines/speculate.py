@@ -74,7 +74,9 @@ class Resolved:
 class Speculator:
     def __init__(self, vlm, *, enabled: bool, image_side: int, max_new_tokens: int):
         self.vlm = vlm
-        self.enabled = enabled and hasattr(vlm, "prepare")
+        # A model that cannot keep a prefix (a remote server: pipelines/remote_vlm.py) gets no speculation at all
+        self.can = hasattr(vlm, "prepare") and getattr(vlm, "can_prepare", True)
+        self.enabled = enabled and self.can
         self.image_side, self.max_new_tokens = image_side, max_new_tokens
         self.current: Speculation | None = None  # control thread only
         self._pool = OneAtATime("prepare")
@@ -124,7 +126,8 @@ class Speculator:
                 uses_prefix: bool, waiting) -> Resolved:
         """The frame to answer from. `waiting()` is true while the answer is still wanted."""
         if not self.enabled:
-            return Resolved(frame, None, None, {"vision": "off"})
+            why = {} if self.can else {"why": "the model cannot prepare (a remote server)"}
+            return Resolved(frame, None, None, {"vision": "off", **why})
         verdict, why = judge(spec, start, frame, context)
         record = {"vision": {"keep": "reused", "redo": "redone"}.get(verdict, "none"), "why": why}
         if spec is not None and verdict != "new":

@@ -26,11 +26,15 @@ import itertools
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from core.messages import (AnswerFinished, ModeSwitch, SpeechContinues, SpeechOnset, SpeechPaused, SpeechResumed,
+from core.messages import (Announcement, AnswerFinished, ModeSwitch, SpeechContinues, SpeechOnset, SpeechPaused, SpeechResumed,
                            SpeechStarted, Transcript, TypedQuestion)
 from pipelines.modes import MODES
 from pipelines.router import Route
 from pipelines.wake import decide
+
+TRANSLATE = "translate"  # the translation skill's name: its standing mode changes what speech means
+SKILL_MODE_SAID = {(TRANSLATE, True): "Translating. I'll say in English what I hear, until you say stop translating.",
+                   (TRANSLATE, False): "Translation off."}
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class TurnConfig:
     barge_in_after: float = 0.4  # speech shorter than this over an answer is a backchannel
     speculate: bool = True  # ask for speculative vision at all
     answer_early: bool = False  # begin Instant answers on early transcripts (real time only)
+    skill: str = ""  # the standing skill at the start (--skill shopping), "" for none
 
 
 @dataclass(frozen=True)
@@ -99,9 +104,11 @@ class Show:
 
 
 class TurnTaking:
-    def __init__(self, config: TurnConfig, route: Callable[[str, str], Route]):
+    def __init__(self, config: TurnConfig, route: Callable[..., Route]):
+        """`route(question, mode, active)`: pipelines/router.py's route with the session's skills."""
         self.config, self.route = config, route
         self.mode = config.mode
+        self.active = config.skill  # the standing skill: "shopping", "translate", or ""
         self.follow_up_until = -1.0
         self.follow_up_from = -1.0  # only speech that starts after this counts as a follow-up
         self.current: Plan | None = None  # the answer running, or the last one started
@@ -132,6 +139,10 @@ class TurnTaking:
         if isinstance(ev, TypedQuestion):
             plan = self._plan(ev.text, ev.t, ev.t, (ev.t, ev.detected_perf))
             return [Record("ask", {"t": ev.t, "text": ev.text}), *self._start(plan)]
+        if isinstance(ev, Announcement):  # a timer or reminder that is due: said like an answer
+            route = Route("skill", "announce", ev.text, f"{ev.source}: due")
+            plan = Plan(next(self._ids), ev.text, ev.t, ev.t, (ev.t, ev.detected_perf), route)
+            return [Record("announce", {"t": ev.t, "text": ev.text, "source": ev.source}), *self._start(plan)]
         if isinstance(ev, ModeSwitch):
             return self._set_mode(ev.mode, ev.t)
         if isinstance(ev, AnswerFinished):
@@ -142,7 +153,7 @@ class TurnTaking:
     def _speech_started(self, ev: SpeechStarted) -> list:
         pending = self._tentative()
         out: list = self._discard(pending, "speech went on", ev.detected_at) if pending else []
-        if self.config.barge_in and self.busy(ev.detected_at):
+        if self.config.barge_in and self.busy(ev.detected_at) and self.active != TRANSLATE:
             out.append(Record("barge_in", {"t": ev.detected_at, "speech_start": ev.t, "turn": self._cut()}))
             self.follow_up_until = max(self.follow_up_until, ev.detected_at + self.config.follow_up)  # hear the question
             out.append(Cancel(self.current.id if self.answering and self.current else None, ev.detected_at, "barge-in"))
@@ -180,8 +191,21 @@ class TurnTaking:
         if tr.dropped:
             return out + [Record("heard", {**heard, "action": "drop", "reason": tr.dropped}),
                           Show(tr.detected_at, {"status": "idle"})]
-        d = decide(tr.text, tr.end, phrase=self.config.wake_phrase, follow_up_until=self._window(tr.start),
+        # Translating, the other speaker's turns come and go: no follow-up window, or their next
+        # sentence would go to the model as a question.
+        window = -1.0 if self.active == TRANSLATE else self._window(tr.start)
+        d = decide(tr.text, tr.end, phrase=self.config.wake_phrase, follow_up_until=window,
                    busy=self.busy(tr.end), push_to_talk=tr.push_to_talk)
+        if d.action == "ignore" and self.active == TRANSLATE and not d.reason.startswith(("empty", "stop word")):
+            # Translating: what the other person says (no wake phrase) is translated, not ignored; a
+            # skill switch ("stop translating") needs no wake phrase either.
+            route = self.route(tr.text, self.mode, active=self.active)
+            if not (route.switch and route.target == "skill"):
+                route = Route("skill", TRANSLATE, tr.text.strip(), "translating: the other speaker")
+            plan = Plan(next(self._ids), route.question, tr.start, tr.end, (tr.detected_at, tr.detected_perf), route,
+                        tr.asr_s, tr.early_asr)
+            return out + [Record("heard", {**heard, "action": "translate", "reason": "translation mode"}),
+                          *self._start(plan)]
         if (d.action == "ask" and not tr.push_to_talk and tr.end - tr.start < self.config.barge_in_after
                 and self.busy(tr.end)):
             d = replace(d, action="ignore", question="", reason="backchannel while answering")  # "mm-hmm", "ok"
@@ -224,12 +248,17 @@ class TurnTaking:
 
     def _plan(self, question: str, start: float, end: float, detected: tuple[float, float], asr_s: float = 0.0,
               early_asr: str = "") -> Plan:
-        routed = self.route(question, self.mode)
+        routed = self.route(question, self.mode, active=self.active)
         return Plan(next(self._ids), routed.question, start, end, detected, routed, asr_s, early_asr)
 
     def _start(self, plan: Plan) -> list:
         if plan.route.switch:  # a switch said alone ("think harder."): the question may follow without the phrase
             self.follow_up_until, self.follow_up_from = plan.end + self.config.follow_up, plan.end
+            if plan.route.target == "skill":  # entered or left: the wearer hears which
+                said = f"{plan.route.name.capitalize()} mode {'off' if plan.route.leave else 'on'}."
+                said = SKILL_MODE_SAID.get((plan.route.name, not plan.route.leave), said)
+                heard = replace(plan, question=said, route=Route("skill", "announce", said, plan.route.reason))
+                return self._set_skill("" if plan.route.leave else plan.route.name, plan.end) + self._start(heard)
             return self._set_mode(plan.route.name, plan.end)
         out: list = []
         pending = self._tentative()
@@ -239,8 +268,10 @@ class TurnTaking:
             out.append(Cancel(self.current.id, plan.detected[0], "new question"))  # the newer question overtakes
         self.current, self.answering, self.barged = plan, True, False
         if not plan.tentative:
+            said = plan.route.name == "announce"  # nothing was heard: the glasses speak up on their own
             out += [Show(plan.start, {"light": True}),
-                    Show(plan.end, {"status": "thinking", "caption": plan.question, "answer": "", "evidence": None})]
+                    Show(plan.end, {"status": "thinking", "caption": "" if said else plan.question, "answer": "",
+                                    "evidence": None})]
         return out + [StartAnswer(plan)]
 
     def _discard(self, plan: Plan, why: str, t: float) -> list:
@@ -259,6 +290,11 @@ class TurnTaking:
         if self.busy(end) and not self.config.barge_in:
             return []  # an answer still playing would lose its CPU to a guess
         return [Speculate(start, end, latest)]
+
+    def _set_skill(self, skill: str, t: float) -> list:
+        """Enter or leave a skill's standing mode ("shopping mode", "stop translating")."""
+        self.active = skill
+        return [Record("skill_mode", {"t": t, "skill": skill}), Show(t, {"skill": skill})]
 
     def _set_mode(self, mode: str, t: float) -> list:
         """Switch the standing mode ("next" cycles); an answer in flight keeps the mode it started with."""

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
 from core.messages import FrameSnapshot, VideoFrame
 
+RING_SIDE = 640  # px: the frames the ring keeps for the model, speculation and memory
+CAMERA_SIDE = 1280  # px: what the app asks of the camera and the clip (reading found 16 of 27 key strings
+#                     on real photos at 1280 against 14 at 640: benchmarks/ocr.py)
+FULL_KEEP, FULL_EVERY = 16, 0.1  # newest frames kept at CAMERA_SIDE: 1.6 s of them, ~44 MB at 1280x720
 _SCORE_SIDE = 256  # score on a small copy: cheap, and comparable across resolutions
 
 
@@ -125,10 +130,16 @@ class FrameRing:
 
     Bounded by count so memory is fixed whatever the clip's length; the oldest frame
     is dropped when full (the wearer asks about now, not about a minute ago).
+
+    Frames are kept at most RING_SIDE px (what the model, speculation and memory use). A
+    camera that gives more (the app opens it at CAMERA_SIDE) has its newest frames also kept
+    as they came, FULL_KEEP of them at least FULL_EVERY s apart: reading small print and
+    barcodes needs those pixels, and 150 frames at 1280 px would take 400 MB.
     """
 
     def __init__(self, capacity: int = 120, every: float = 0.0):
         self._frames: deque[FrameSnapshot] = deque(maxlen=capacity)
+        self._full: deque[tuple[float, np.ndarray]] = deque(maxlen=FULL_KEEP)
         self._lock = threading.Lock()
         self._every = every  # keep at most one frame per `every` seconds (0: all)
         self.dropped = 0
@@ -139,13 +150,27 @@ class FrameRing:
                 return
             if len(self._frames) == self._frames.maxlen:
                 self.dropped += 1
-        snap = score(frame)  # scored outside the lock: readers never wait on OpenCV
+        full = None
+        h, w = frame.image.shape[:2]
+        if max(h, w) > RING_SIDE:  # outside the lock: readers never wait on OpenCV
+            full, scale = frame.image, RING_SIDE / max(h, w)
+            small = cv2.resize(full, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            frame = VideoFrame(frame.t, small)
+        snap = score(frame)
         with self._lock:
             self._frames.append(snap)
+            if full is not None and (not self._full or frame.t - self._full[-1][0] >= FULL_EVERY):
+                self._full.append((frame.t, full))
 
     def snapshot(self) -> list[FrameSnapshot]:
         with self._lock:
             return list(self._frames)
+
+    def detailed(self) -> list[FrameSnapshot]:
+        """The ring, its newest frames at the camera's own resolution (skills read text and codes)."""
+        with self._lock:
+            frames, full = list(self._frames), dict(self._full)
+        return [replace(f, image=full[f.t]) if f.t in full else f for f in frames]
 
     def latest(self) -> FrameSnapshot | None:
         with self._lock:

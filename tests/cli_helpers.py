@@ -1,4 +1,5 @@
-"""Shared by the command-line tests: how demo.py is run, and what a bad-input answer must look like."""
+"""Shared by the command-line and end-to-end tests: how demo.py is run, what a bad-input answer must
+look like, and a frame of a written video."""
 import subprocess
 import sys
 from pathlib import Path
@@ -20,3 +21,14 @@ def one_line_error(proc, code=2):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     return lines[0]
+
+
+def frame_at(path, t: float):
+    """The first frame of the video at `path` shown at or after `t` seconds (BGR)."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if frame.time >= t - 1e-6:
+                return frame.to_ndarray(format="bgr24")
+    raise AssertionError(f"no frame at {t}")

@@ -64,7 +64,7 @@ class ClockSkill:
     def __init__(self):
         self.asked = []
 
-    def wants(self, question):
+    def wants(self, question, active=""):
         return "asks the time" if "time" in question.lower() else ""
 
     def answer(self, ctx):

@@ -73,7 +73,7 @@ def test_an_internal_error_is_one_line_even_without_a_temp_folder(tmp_path):
 
 
 def test_the_crash_report_says_so_when_no_folder_takes_it(monkeypatch, capsys, tmp_path):
-    import demo as entry
+    import core.process as entry
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
@@ -87,7 +87,7 @@ def test_the_crash_report_says_so_when_no_folder_takes_it(monkeypatch, capsys, t
 
 
 def test_crash_folders_try_tmpdir_first_then_fixed_places():
-    folders = [str(p) for p in __import__("demo").crash_folders({"TMPDIR": "/gone"}, Path("/h"), Path("/w"))]
+    folders = [str(p) for p in __import__("core.process").process.crash_folders({"TMPDIR": "/gone"}, Path("/h"), Path("/w"))]
     assert folders == ["/gone", "/tmp", "/var/tmp", "/h/.cache/glasses-assistant", "/w"]
 
 

@@ -9,7 +9,6 @@ is, and about a passport that was never shown.
 """
 import json
 
-import av
 import numpy as np
 import pytest
 
@@ -17,7 +16,7 @@ from glasses.display import evidence_box, light_pixel_box
 from pipelines.app import ReplayOptions, UsageError, replay
 from pipelines.memory.skill import NOT_SEEN
 from pipelines.memory.store import MemoryStore
-from tests.cli_helpers import one_line_error, run_demo
+from tests.cli_helpers import frame_at, one_line_error, run_demo
 from tests.fakes import FakeTTS, ScriptedASR
 from tests.memory_scene import RED_CUP_LAST_PUT, SeeingVLM, draw_scene, make_memory_clip
 
@@ -40,14 +39,6 @@ def run(clip, tmp_path_factory):
     result = replay(opts, asr=ScriptedASR([]), vlm=vlm, tts=FakeTTS())
     records = [json.loads(line) for line in (folder / "out" / "session.jsonl").read_text().splitlines()]
     return folder, result, records, vlm
-
-
-def frame_at(path, t: float) -> np.ndarray:
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            if frame.time >= t - 1e-6:
-                return frame.to_ndarray(format="bgr24")
-    raise AssertionError(f"no frame at {t}")
 
 
 def test_where_did_i_leave_it_names_the_moment_and_shows_the_evidence(run):

@@ -150,7 +150,7 @@ def test_a_dropped_transcript_goes_idle_and_push_to_talk_needs_no_wake_phrase():
 class ClockSkill:
     name = "clock"
 
-    def wants(self, question):
+    def wants(self, question, active=""):
         return "asks the time" if "time" in question.lower() else ""
 
     def answer(self, ctx):

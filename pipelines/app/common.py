@@ -40,6 +40,7 @@ class AssistantOptions:
     out: Path | None = None
     models: str = "default"
     vlm: str | None = None
+    vlm_url: str | None = None  # --vlm-url URL: answers from this OpenAI-compatible server (off when None)
     asr: str | None = None
     wake: str = "hey glasses"  # "": no wake phrase (push-to-talk, typed questions and their follow-ups only)
     asks: tuple[tuple[float, str], ...] = ()  # typed questions at media seconds (live: seconds after start)
@@ -54,6 +55,8 @@ class AssistantOptions:
     memory: Path | None = None  # --memory DIR: keep what was seen there (off when None)
     memory_days: float = 7.0  # --memory-days: entries older than this are deleted, at start and hourly
     blur_faces: bool = True  # bystanders' faces blurred in the saved video and photos (--no-blur-faces: off, logged)
+    skill: str = ""  # --skill shopping: start in that skill's standing mode
+    catalog: Path | None = None  # --catalog FILE: the shop's products (None: the sample catalog that ships)
     extra: dict = field(default_factory=dict)
 
 
@@ -96,7 +99,7 @@ def log_to_file(out: Path) -> None:
     console.setFormatter(OneLine("warning: %(message)s"))
     root.addHandler(file)
     root.addHandler(console)
-    for noisy in ("transformers", "huggingface_hub", "faster_whisper", "httpx", "urllib3"):
+    for noisy in ("transformers", "huggingface_hub", "faster_whisper", "httpx", "httpx2", "openai", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
@@ -105,15 +108,38 @@ def load_models(choice: ModelChoice, opts: AssistantOptions):
 
     Both models are located first (a cached snapshot, a folder, or a hub id that can be
     downloaded now), so a missing one costs a second, not the other one's loading time."""
-    vlm_from, asr_from = locate(VLM, choice.vlm), locate(ASR, choice.asr)
+    remote = open_remote(opts) if getattr(opts, "vlm_url", None) else None  # its server first: a line, not a load
+    vlm_from, asr_from = (None if remote else locate(VLM, choice.vlm)), locate(ASR, choice.asr)
     threads = max(1, min(4, os.cpu_count() or 1))
     asr_config = ASRConfig(model=asr_from, language=whisper_language(opts.language, opts.translate),
                            task="translate" if opts.translate else "transcribe", cpu_threads=threads)
     whisper = FasterWhisper(asr_config)
-    vlm = HFVLM(VLMConfig(model=vlm_from, dtype=default_dtype()))
+    vlm = remote or HFVLM(VLMConfig(model=vlm_from, dtype=default_dtype()))
     whisper.setup()
-    vlm.setup()
+    if remote is None:
+        vlm.setup()
     return ASRStage(whisper, asr_config), vlm
+
+
+def open_remote(opts: AssistantOptions):
+    """The remote VLM for --vlm-url, its server checked once (ModelUnavailable, one line, when it
+    cannot answer with the model: --vlm NAME, or the server's only model when NAME is not given)."""
+    from pipelines.remote_vlm import RemoteConfig, RemoteVLM
+
+    try:
+        vlm = RemoteVLM(RemoteConfig(opts.vlm_url, opts.vlm or ""))
+    except ValueError as err:  # not a URL
+        raise UsageError(str(err)) from err
+    vlm.setup()
+    return vlm
+
+
+def privacy_badge(models: dict, faces_blurred: bool) -> str:
+    """The display's privacy badge: "remote" while answers come from a server, "faces blurred"
+    while faces are blurred in what is kept, both when both (pure)."""
+    from pipelines.private_video import BADGE
+
+    return ", ".join((["remote"] if models.get("remote") else []) + ([BADGE] if faces_blurred else []))
 
 
 def check_options(opts: AssistantOptions) -> None:
@@ -138,9 +164,10 @@ def stages(opts: AssistantOptions, asr=None, vlm=None) -> tuple[object, object, 
             real_asr, real_vlm = load_models(choice, opts)
         except ModelUnavailable as err:
             raise UsageError(str(err)) from err
-        return asr or real_asr, vlm or real_vlm, {**choice.describe(), "dtype": real_vlm.config.dtype}
+        described = real_vlm.describe() if hasattr(real_vlm, "describe") else {"dtype": real_vlm.config.dtype}
+        return asr or real_asr, vlm or real_vlm, {**choice.describe(), **described}
     return asr, vlm, {"vlm": type(vlm).__name__, "asr": type(getattr(asr, "model", asr)).__name__,
-                      "random_weights": False, "fake": True}
+                      "random_weights": False, "fake": True, **(vlm.describe() if hasattr(vlm, "describe") else {})}
 
 
 def open_session(out: Path, opts: AssistantOptions, models: dict, warnings: list[str], tts, name: str, **fields):
@@ -163,7 +190,7 @@ def session_config(opts, models: dict, **more) -> SessionConfig:
     """The SessionConfig both commands build from their shared options."""
     fields = dict(wake_phrase=opts.wake, follow_up=opts.follow_up, mode=opts.mode, agents=opts.agents,
                   max_new_tokens=opts.max_new_tokens, endpoint=EndpointConfig(silence=opts.silence), turn=opts.turn,
-                  models=models)
+                  models=models, skill=opts.skill)
     return SessionConfig(**{**fields, **more, **opts.extra})
 
 

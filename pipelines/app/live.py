@@ -13,9 +13,11 @@ from pathlib import Path
 from core.clock import WallClock
 from core.messages import TypedQuestion
 from pipelines.app.common import (RANDOM_BANNER, AssistantOptions, Terminated, UsageError, _print_turns,
-                                  default_out, open_session, prepare_out, session_config, stages)
+                                  default_out, open_session, prepare_out, privacy_badge, session_config, stages)
 from pipelines.app.memory import open_memory, summary_line
-from pipelines.private_video import BADGE, load_detector, private_photo
+from pipelines.app.skills import build_skills, open_catalog
+from pipelines.vision import CAMERA_SIDE
+from pipelines.private_video import load_detector, private_photo
 from pipelines.session import Session
 from pipelines.vad import SileroVAD
 
@@ -59,7 +61,7 @@ def _open_ports(opts: LiveOptions, warnings: list[str], camera, mic, speaker):
             raise UsageError(f"{problem}; run with --no-window")
     if camera is None and opts.camera.lower() != "none":
         try:
-            camera = Camera.open(parse_source(opts.camera))
+            camera = Camera.open(parse_source(opts.camera), max_side=CAMERA_SIDE)  # reading needs the pixels
         except CameraError as err:
             raise UsageError(str(err)) from err
     try:
@@ -104,6 +106,7 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
     try:
         if window is None and opts.window:
             window = Window("glasses")
+        catalog = open_catalog(opts.catalog)  # before the models load, like a refused memory folder
         if opts.memory:  # before the models load: a refused folder costs a line, not a minute
             memory = open_memory(opts.memory, opts.memory_days, warnings)
         asr, vlm, models = stages(opts, asr, vlm)
@@ -130,16 +133,18 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
     if opts.blur_faces:  # photos are kept with faces blurred (memory thumbnails always are)
         detector, why = load_detector()
         warnings += [why] if why else []
+    skills = build_skills(opts, out, catalog, memory, blur=opts.blur_faces, realtime=True)
     session_log, tts, own_tts = open_session(
         out, opts, models, warnings, tts, "live", clip=None, pace="live", duration=None,
         camera=getattr(camera, "name", None), mic=getattr(mic, "name", None),
         speaker=speaker.name if hasattr(speaker, "name") else type(speaker).__name__, self_hearing=source.gate.mode,
         speaker_latency_s=getattr(speaker, "latency", None), memory=memory.describe() if memory is not None else None,
-        blur_faces=opts.blur_faces, face_detector=getattr(detector, "name", None))
+        blur_faces=opts.blur_faces, face_detector=getattr(detector, "name", None), skills=skills.describe())
+    skills.log = session_log
     display = LiveDisplay(speaker, clock.now, echo=(lambda line: print(line, flush=True)) if opts.echo else None)
     session = Session(session_config(opts, models), source=source, vad=vad or SileroVAD(), asr=asr, vlm=vlm,
                       tts=tts, speaker=speaker, clock=clock, log_=session_log, display=display,
-                      **(memory.session_kwargs() if memory is not None else {}))
+                      **{**(memory.session_kwargs() if memory is not None else {}), "skills": skills.skills})
     if memory is not None:
         memory.attach(session, session_log)
     banner = [RANDOM_BANNER] if models.get("random_weights") else []
@@ -151,6 +156,7 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
     finally:
         if own_tts:
             tts.close()
+        skills.close()
         if memory is not None:
             memory.close()
     result.warnings = warnings
@@ -206,7 +212,8 @@ class _LiveRun:
 
         session, clock = self.session, self.clock
         buttons = Buttons(clock.now, session.submit, self.photo, self.quit, ptt=self.opts.ptt)
-        session.show(0.0, banner=" | ".join(self.banner), **({"badge": BADGE} if self.opts.blur_faces else {}))
+        badge = privacy_badge(session.config.models, self.opts.blur_faces or self.opts.memory is not None)
+        session.show(0.0, banner=" | ".join(self.banner), **({"badge": badge} if badge else {}))
         if self.camera is not None:
             self.camera.start(clock.now)
         if self.mic is not None:

@@ -15,9 +15,11 @@ from glasses.recorded import MediaError, RecordedSource
 from glasses.render import NoSpace, render_annotated
 from glasses.speaker import MixSpeaker
 from pipelines.app.common import (RANDOM_BANNER, AssistantOptions, UsageError, _print_turns, default_out,
-                                  open_session, prepare_out, session_config, stages)
+                                  open_session, prepare_out, privacy_badge, session_config, stages)
 from pipelines.app.memory import open_memory, summary_line
-from pipelines.private_video import BADGE, BlurConfig, FaceBlur, load_detector
+from pipelines.app.skills import build_skills, open_catalog
+from pipelines.vision import CAMERA_SIDE
+from pipelines.private_video import BlurConfig, FaceBlur, load_detector
 from pipelines.session import Session
 from pipelines.vad import SileroVAD
 
@@ -47,7 +49,7 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     if not opts.clip.exists():
         raise UsageError(f"no such file: {opts.clip}")
     try:
-        source = RecordedSource(opts.clip)
+        source = RecordedSource(opts.clip, max_side=CAMERA_SIDE)  # the ring keeps 640 px and the newest at 1280
     except MediaError as err:
         raise UsageError(str(err)) from err
     duration = source.info.duration
@@ -55,6 +57,7 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
         if t > duration + 1e-6:
             raise UsageError(f"--ask at {t:g} s is past the end of the clip ({duration:.1f} s)")
     warnings = list(source.warnings)
+    catalog = open_catalog(opts.catalog)  # before the models load: a bad catalog costs a line, not a minute
     memory = open_memory(opts.memory, opts.memory_days, warnings) if opts.memory else None  # before the models load
     try:
         asr, vlm, models = stages(opts, asr, vlm)
@@ -69,11 +72,14 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     if opts.render and opts.blur_faces and source.info.has_video:  # an audio-only clip's video is black
         detector, why = load_detector(BlurConfig.side)
         blur, warnings = FaceBlur(detector), warnings + ([why] if why else [])
+    skills = build_skills(opts, out, catalog, memory, blur=opts.blur_faces, realtime=opts.pace == "realtime")
     session_log, tts, own_tts = open_session(out, opts, models, warnings, tts, "replay", clip=str(opts.clip),
                                              pace=opts.pace, duration=duration,
                                              memory=memory.describe() if memory is not None else None,
                                              blur_faces=opts.blur_faces,
-                                             face_detector=blur.figures()["detector"] if blur else None)
+                                             face_detector=blur.figures()["detector"] if blur else None,
+                                             skills=skills.describe())
+    skills.log = session_log
     # A still picture is what the glasses see for the whole clip: the stale-frame rule (a camera that
     # stopped) must not drop the only frame.
     config = session_config(opts, models, asks=tuple(opts.asks),
@@ -83,13 +89,14 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     bar = _progress_bar(duration) if opts.progress and opts.pace == "fast" else None
     session = Session(config, source=source, vad=SileroVAD(), asr=asr, vlm=vlm, tts=tts, speaker=speaker,
                       clock=clock, log_=session_log, on_progress=functools.partial(_advance, bar) if bar else None,
-                      **(memory.session_kwargs() if memory is not None else {}))
+                      **{**(memory.session_kwargs() if memory is not None else {}), "skills": skills.skills})
     if memory is not None:
         memory.attach(session, session_log)
     banner = RANDOM_BANNER if models.get("random_weights") else ""
     if not source.info.has_video:
         banner = (banner + " | " if banner else "") + "audio only: no frames to look at"
-    session.show(0.0, banner=banner, **({"badge": BADGE} if blur is not None else {}))
+    badge = privacy_badge(models, blur is not None or memory is not None)  # memory's thumbnails are always blurred
+    session.show(0.0, banner=banner, **({"badge": badge} if badge else {}))
     timings["load"] = time.perf_counter() - t_load
     t_session = time.perf_counter()
     try:
@@ -104,6 +111,7 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
             if own_tts:
                 tts.close()
             source.close()
+            skills.close()
             if memory is not None:
                 memory.close()
             session_log.close()

@@ -44,6 +44,8 @@ class Database:
                 self._writer.execute(f"PRAGMA {pragma}")
             if fresh:
                 schema.create(self._writer)
+            else:
+                schema.migrate(self._writer)
             self._reader = self._connect()
             schema.owner_only(self.path)
         except sqlite3.Error as err:

@@ -149,17 +149,10 @@ def clean_caption(text: str, limit: int = 300) -> str:
 def load_ocr() -> Callable[[np.ndarray], str] | None:
     """The reading skill's OCR engine (rapidocr-onnxruntime) as `read(image_bgr) -> text`, or None
     when it is not installed (entries then carry no text read)."""
-    try:
-        from rapidocr_onnxruntime import RapidOCR
-    except Exception:  # noqa: BLE001 - not installed, or its runtime does not load: no text
-        return None
-    engine = RapidOCR()
+    from pipelines.skills.ocr import load_reader, text_of
 
-    def read(image_bgr: np.ndarray) -> str:
-        result, _ = engine(image_bgr)
-        return " ".join(str(text) for _, text, score in (result or ()) if float(score) >= 0.5).strip()
-
-    return read
+    reader = load_reader()
+    return None if reader is None else (lambda image_bgr: text_of(reader.read(image_bgr)))
 
 
 def caption_frame(vlm, image_rgb: np.ndarray, cancel: threading.Event,
@@ -170,7 +163,7 @@ def caption_frame(vlm, image_rgb: np.ndarray, cancel: threading.Event,
     prompt are pre-filled that way first, so a question arriving during the ~second of
     vision encoding waits one layer for the cores, not the whole encoding."""
     request = VLMRequest(CAPTION_PROMPT, image_rgb, (), "", max_new_tokens)
-    prepare = getattr(vlm, "prepare", None)
+    prepare = getattr(vlm, "prepare", None) if getattr(vlm, "can_prepare", True) else None  # remote: nothing to fill
     if prepare is not None and "stop" in inspect.signature(prepare).parameters:
         prefix = prepare(request, stop=cancel)
         if cancel.is_set():

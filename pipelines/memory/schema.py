@@ -20,7 +20,13 @@ from typing import Sequence
 from urllib.parse import quote
 
 APPLICATION_ID = 0x474C4D45  # "GLME": glasses-assistant memory
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# What each later version adds: a new file gets it all (create), an older one the missing steps
+# when it is opened (migrate), each step in one transaction with its version number.
+MIGRATIONS = (
+    (2, "CREATE TABLE shopping_list (id INTEGER PRIMARY KEY AUTOINCREMENT, wall REAL NOT NULL, "
+        "text TEXT NOT NULL, code TEXT NOT NULL DEFAULT '', price REAL)"),  # pipelines/skills/shopping_list.py
+)
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 SCHEMA = """
@@ -205,7 +211,7 @@ def create(conn: sqlite3.Connection) -> None:
     """The schema, the id and the version in one transaction: all or nothing."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement in split(SCHEMA):
+        for statement in split(SCHEMA) + [sql for _, sql in MIGRATIONS]:
             conn.execute(statement)
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -214,6 +220,23 @@ def create(conn: sqlite3.Connection) -> None:
         if conn.in_transaction:  # SQLite may have rolled back already (a full disk does)
             conn.execute("ROLLBACK")
         raise
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file of an older version up to SCHEMA_VERSION, one step per transaction."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return  # the usual case: no write lock taken
+    for version, sql in MIGRATIONS:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] < version:
+                conn.execute(sql)
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 def split(script: str) -> list[str]:

@@ -56,7 +56,7 @@ class MemorySkill:
         self.session = session if session is not None else getattr(store, "session", None)
         self.entries, self.min_score = max(1, min(3, entries)), min_score
 
-    def wants(self, question: str) -> str:
+    def wants(self, question: str, active: str = "") -> str:
         kind = kind_of(question)
         return f"memory: {kind}" if kind else ""
 

@@ -228,10 +228,11 @@ class MemoryStore(Database):
     # --- everything ---
 
     def forget_all(self) -> None:
-        """Delete every entry, thumbnail, index word and fact; VACUUM; truncate the -wal file."""
+        """Delete every entry, thumbnail, index word, fact and shopping-list item; VACUUM; truncate
+        the -wal file."""
         def work(conn):
             for sql in ("DELETE FROM entries", "DELETE FROM thumbnails", "DELETE FROM facts",
-                        "INSERT INTO entries_fts(entries_fts) VALUES ('delete-all')"):
+                        "DELETE FROM shopping_list", "INSERT INTO entries_fts(entries_fts) VALUES ('delete-all')"):
                 conn.execute(sql)
         self._write(work)
         with self._write_lock, self._read_lock:

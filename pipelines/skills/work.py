@@ -1,0 +1,56 @@
+"""The skills' share of a session: what they do besides answering questions.
+
+- Announcements: a skill with `due(now)` (timers, reminders) is asked after every audio chunk,
+  on the hearing thread at the media time reached, so a replay fires them at the same moment
+  however fast it runs. Each due text becomes an `Announcement`, answered like a question by
+  `Announcer` (it speaks the text). They wait while an answer runs or sounds: an alarm does not
+  cut the wearer's answer off, it follows it.
+- Frames: a skill with `offer(frame)` (video recording) sees every camera frame, on the
+  source thread; while one `recording()`, the display's capture light is on.
+"""
+from __future__ import annotations
+
+import time
+
+from core.messages import Announcement
+from pipelines.modes import ModeContext, ModeResult
+from pipelines.skills.base import say
+
+ANNOUNCER = "announce"  # the route's name for announcements
+
+
+class Announcer:
+    """Speaks an announcement's text as it is (the router never sends it a question)."""
+
+    name = ANNOUNCER
+
+    def wants(self, question: str, active: str = "") -> str:
+        return ""
+
+    def answer(self, ctx: ModeContext) -> ModeResult:
+        return say(ctx, time.perf_counter(), ctx.request.question, {"text": ctx.request.question}, "announcement")
+
+
+class SkillWork:
+    def __init__(self, skills, busy, show):
+        """`skills`: the session's skills; `busy(now)`: an answer runs or sounds; `show(t, **fields)`."""
+        self.timed = [s for s in skills if callable(getattr(s, "due", None))]
+        self.taps = [s for s in skills if callable(getattr(s, "offer", None))]
+        self.busy, self.show = busy, show
+        self._recording = False
+
+    def due(self, now: float) -> list[Announcement]:
+        """What is due at session time `now` and may be said now (nothing while busy)."""
+        if not self.timed or self.busy(now):
+            return []
+        return [Announcement(now, text, skill.name, time.perf_counter()) for skill in self.timed
+                for text in skill.due(now)]
+
+    def offer(self, frame) -> None:
+        recording = False
+        for skill in self.taps:
+            skill.offer(frame)
+            recording = recording or bool(getattr(skill, "recording", lambda: False)())
+        if recording != self._recording:
+            self._recording = recording
+            self.show(frame.t, recording=recording)
