@@ -57,6 +57,7 @@ def figures(turns: list[dict]) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.shopping_latency", description=__doc__.splitlines()[0])
     p.add_argument("--asr", default=os.environ.get("GLASSES_TEST_WHISPER"), help="a Whisper CTranslate2 folder")
+    p.add_argument("--turn", choices=("smart", "silence"), default="smart", help="what ends a question (as demo.py)")
     p.add_argument("--out", type=Path, default=Path("runs") / f"shopping_latency-{dt.datetime.now():%Y%m%d-%H%M%S}")
     args = p.parse_args(argv)
     if not args.asr:
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "shop.mp4")
         result = replay(ReplayOptions(clip, out=args.out, models="tiny-random", asr=args.asr, render=False,
-                                      progress=False))
+                                      progress=False, turn=args.turn))
     got = figures(result.turns)
     report = {"command": "python -m benchmarks.shopping_latency " + " ".join(argv or sys.argv[1:]),
               "machine": machine(), "date": dt.date.today().isoformat(), **got,
