@@ -198,6 +198,7 @@ class DisplayState:
     status: str = "idle"  # idle | listening | thinking | speaking
     mode: str = "instant"
     skill: str = ""  # the standing skill mode ("shopping", "translate"), shown beside the mode
+    by: str = ""  # the skill answering the current question ("shopping", "reading"), "" for the VLM
     latency: float | None = None  # last turn's voice-to-voice seconds
     banner: str = ""  # e.g. "RANDOM WEIGHTS: wiring smoke run" or "no camera"
     notes: tuple[str, ...] = field(default_factory=tuple)

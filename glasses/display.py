@@ -301,7 +301,9 @@ def draw_overlay(image_bgr: np.ndarray, state: DisplayState) -> np.ndarray:
     # status word, mode and latency on one translucent box, top-left
     status = ascii_safe(state.status).lower() or "idle"
     extra = ascii_safe(state.mode).upper()
-    if state.skill:  # a standing skill ("shopping mode") comes first: it changes what questions mean
+    if state.by and state.status != "idle":  # a skill answers, not the model in its mode
+        extra = ascii_safe(state.by).upper()
+    if state.skill and state.skill != state.by:  # a standing skill ("shopping mode") first: it changes what questions mean
         extra = f"{ascii_safe(state.skill).upper()} | {extra}"
     if state.latency is not None:
         extra += f"  {state.latency:.2f} s"

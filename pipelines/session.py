@@ -286,8 +286,9 @@ class Session:
             else:
                 for out in self.hearing.feed(item):
                     self._route(out)
-                for announcement in self._skills.due(item.t):  # timers: at the media time reached
-                    self._route(announcement)
+                if not self.clock.realtime:  # fast pace: timers at the media time reached (live: control loop)
+                    for announcement in self._skills.due(item.t):
+                        self._route(announcement)
                 if self._memory is not None and not self.clock.realtime:
                     self._memory.remember()  # fast pace: here, at the media time reached (see the module doc)
                 if self.on_progress:
@@ -335,6 +336,9 @@ class Session:
     # --- control: turn-taking decides, Control carries its actions out ------------------------
     def _control_loop(self) -> None:
         while True:
+            if self.clock.realtime:  # timers on the wall clock, with or without a microphone
+                for announcement in self._skills.due(self.clock.now()):
+                    self.control.handle(announcement, self.clock)
             try:
                 ev = self.control_q.get(timeout=0.2)
             except queue.Empty:

@@ -186,7 +186,7 @@ class TurnTaking:
                         Confirm(pending.id, (tr.detected_at, tr.detected_perf), tr.asr_s),
                         Show(pending.start, {"light": True}),
                         Show(pending.end, {"status": "thinking", "caption": pending.question, "answer": "",
-                                           "evidence": None})]
+                                           "evidence": None, "by": ""})]
             out += self._discard(pending, "the final transcript differs", tr.detected_at)
         if tr.dropped:
             return out + [Record("heard", {**heard, "action": "drop", "reason": tr.dropped}),
@@ -271,7 +271,7 @@ class TurnTaking:
             said = plan.route.name == "announce"  # nothing was heard: the glasses speak up on their own
             out += [Show(plan.start, {"light": True}),
                     Show(plan.end, {"status": "thinking", "caption": "" if said else plan.question, "answer": "",
-                                    "evidence": None})]
+                                    "evidence": None, "by": plan.route.name if plan.route.target == "skill" else ""})]
         return out + [StartAnswer(plan)]
 
     def _discard(self, plan: Plan, why: str, t: float) -> list:

@@ -1,8 +1,9 @@
 """The skills' share of a session: what they do besides answering questions.
 
-- Announcements: a skill with `due(now)` (timers, reminders) is asked after every audio chunk,
-  on the hearing thread at the media time reached, so a replay fires them at the same moment
-  however fast it runs. Each due text becomes an `Announcement`, answered like a question by
+- Announcements: a skill with `due(now)` (timers, reminders) is asked, in a fast replay, after
+  every audio chunk on the hearing thread at the media time reached (so a replay fires them at
+  the same moment however fast it runs); live and at real-time pace, by the control thread at
+  least every 0.2 s (a session without a microphone has no audio chunks). Each due text becomes an `Announcement`, answered like a question by
   `Announcer` (it speaks the text). They wait while an answer runs or sounds: an alarm does not
   cut the wearer's answer off, it follows it.
 - Frames: a skill with `offer(frame)` (video recording) sees every camera frame, on the
