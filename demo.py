@@ -2,7 +2,8 @@
 
     python demo.py replay CLIP [--out DIR] [--pace fast|realtime] [--models default|tiny-random]
                               [--vlm ID_OR_DIR] [--asr ID_OR_DIR] [--wake PHRASE|none] [--ask SECONDS:QUESTION]...
-                              [--memory DIR [--memory-days N]]
+                              [--memory DIR [--memory-days N]] [--skill shopping|translate] [--catalog FILE]
+                              [--vlm-url URL]
     python demo.py live [--camera SRC] [--mic SRC] [--speaker DEV] [--no-window] [same model options]
     python demo.py sample CLIP.mp4     # write a short clip that asks "hey glasses, what colour is the square?"
     python demo.py memory DIR list | search WORDS... | show ID [--out FILE.jpg] | forget ID | forget --all [--yes]
