@@ -15,12 +15,16 @@ Rules, in order:
 3. The first skill whose `wants` gives a reason takes the question. `active` is the standing
    skill ("shopping" while shopping mode is on), so a skill can take more while it stands
    ("what is this?" is shopping's in shopping mode, the VLM's otherwise).
-4. Otherwise the VLM answers in the standing mode (`auto` picks one from the words).
+4. Then a skill may take a question for what the camera sees (`wants_seen(question, look)`):
+   "what is this?" with a product's barcode in view is shopping's. `look()` says what is in
+   view (e.g. {"barcode"}); it is an input like the words, asked only when a skill's words fit,
+   so a question no skill could take costs no look.
+5. Otherwise the VLM answers in the standing mode (`auto` picks one from the words).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from pipelines.modes import ModeContext, ModeResult, choose_mode
 
@@ -54,8 +58,14 @@ class Route:
         return self.target == "vlm" and self.name in ("instant", "thinking")
 
 
-def route(question: str, mode: str, skills: Sequence[Skill] = (), active: str = "") -> Route:
-    """Where `question` goes when the standing mode is `mode` and the standing skill `active`."""
+def nothing_seen() -> frozenset:
+    return frozenset()
+
+
+def route(question: str, mode: str, skills: Sequence[Skill] = (), active: str = "",
+          look: Callable[[], frozenset] = nothing_seen) -> Route:
+    """Where `question` goes when the standing mode is `mode`, the standing skill `active`, and
+    `look()` tells what the camera sees."""
     chosen, rest, why = choose_mode(question, mode)
     if not rest.strip():
         return Route("vlm", chosen, "", why, switch=True)
@@ -68,6 +78,11 @@ def route(question: str, mode: str, skills: Sequence[Skill] = (), active: str = 
                              leave=not on)
         for skill in skills:
             reason = skill.wants(rest, active)
+            if reason:
+                return Route("skill", skill.name, rest, reason)
+        for skill in skills:
+            wants_seen = getattr(skill, "wants_seen", None)
+            reason = wants_seen(rest, look) if wants_seen is not None else ""
             if reason:
                 return Route("skill", skill.name, rest, reason)
     return Route("vlm", chosen, rest, why)

@@ -143,10 +143,10 @@ class Session:
         self.turns = TurnTaking(TurnConfig(c.wake_phrase, c.follow_up, c.mode, c.barge_in, c.barge_in_after,
                                            c.speculative_vision, c.speculative_answer and c.early_asr and live,
                                            skill=c.skill),
-                                partial(route, skills=tuple(skills.values())))
-        # Timers' announcements and video recording (pipelines/skills/work.py)
+                                partial(route, skills=tuple(skills.values())), look=lambda: self._skills.look())
+        # Timers' announcements, video recording, what skills see (pipelines/skills/work.py)
         self._skills = SkillWork(skills.values(), lambda now: self.turns.busy(now) or bool(self.control.answers),
-                                 self.show)
+                                 self.show, self.ring.detailed)
         self.speculator = Speculator(vlm, enabled=c.speculative_vision, image_side=c.image_side,
                                      max_new_tokens=c.max_new_tokens)
         self.playback = Playback(speaker)

@@ -104,9 +104,11 @@ class Show:
 
 
 class TurnTaking:
-    def __init__(self, config: TurnConfig, route: Callable[..., Route]):
-        """`route(question, mode, active)`: pipelines/router.py's route with the session's skills."""
+    def __init__(self, config: TurnConfig, route: Callable[..., Route], look: Callable[[], frozenset] | None = None):
+        """`route(question, mode, active=, look=)`: pipelines/router.py's route with the session's skills;
+        `look()`: what the camera sees now (the router asks it only when a skill's words fit)."""
         self.config, self.route = config, route
+        self.look = look or frozenset
         self.mode = config.mode
         self.active = config.skill  # the standing skill: "shopping", "translate", or ""
         self.follow_up_until = -1.0
@@ -248,7 +250,7 @@ class TurnTaking:
 
     def _plan(self, question: str, start: float, end: float, detected: tuple[float, float], asr_s: float = 0.0,
               early_asr: str = "") -> Plan:
-        routed = self.route(question, self.mode, active=self.active)
+        routed = self.route(question, self.mode, active=self.active, look=self.look)
         return Plan(next(self._ids), routed.question, start, end, detected, routed, asr_s, early_asr)
 
     def _start(self, plan: Plan) -> list:

@@ -147,3 +147,25 @@ def test_who_takes_each_phrasing(skills, question, active, who):
     r = route(question, "instant", skills, active=active)
     taken = "switch" if (r.switch and r.target == "vlm") else (r.name if r.target == "skill" else "vlm")
     assert taken == who, f"{question!r} ({active or 'no standing skill'}): {r.reason}"
+
+
+@pytest.mark.parametrize("question, seen, who", [
+    ("what is this?", {"barcode"}, "shopping"),  # a product held up: its price, not a description
+    ("what am I holding?", {"barcode"}, "shopping"),
+    ("is this gluten free?", {"barcode"}, "shopping"),
+    ("what is this?", set(), "vlm"),
+    ("what colour is this?", {"barcode"}, "vlm"),  # a general question stays the model's
+    ("who is this?", {"barcode"}, "vlm"),
+    ("read this", {"barcode"}, "reading"),  # the words decide first
+])
+def test_what_the_camera_sees_routes_generic_product_questions(skills, question, seen, who):
+    looked = []
+    r = route(question, "instant", skills, look=lambda: looked.append(1) or frozenset(seen))
+    assert (r.name if r.target == "skill" else "vlm") == who, r.reason
+
+
+def test_no_look_for_questions_no_skill_could_take_by_sight(skills):
+    looked = []
+    route("what's the weather like?", "instant", skills, look=lambda: looked.append(1) or frozenset())
+    route("set a timer for 5 minutes", "instant", skills, look=lambda: looked.append(1) or frozenset())
+    assert looked == []  # a look reads the camera: only when the words could go that way

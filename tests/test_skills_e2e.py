@@ -56,6 +56,14 @@ def test_how_much_is_this_reads_the_code_and_says_the_catalog_price(barcode_clip
     assert np.abs(shown[y0:y1, x0:x1].astype(int) - plain[y0:y1, x0:x1].astype(int)).mean() > 10
 
 
+def test_what_is_this_with_a_barcode_in_view_is_a_product_question(barcode_clip, tmp_path):
+    pytest.importorskip("zxingcpp", reason="zxing-cpp is not installed (make test installs it)")
+    result, _ = run(tmp_path, barcode_clip, [(1.5, "hey glasses, what is this?")], render=False)
+    (turn,) = result.turns
+    assert (turn["mode"], turn["mode_reason"]) == ("shopping", "shopping: a barcode in view")
+    assert "Oatly Oat Drink" in turn["answer"] and "2.10" in turn["answer"]
+
+
 @pytest.fixture(scope="module")
 def text_clip(espeak, tmp_path_factory):
     page = np.full((720, 1280, 3), 235, np.uint8)

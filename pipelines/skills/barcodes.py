@@ -254,3 +254,11 @@ def read_frames(frames: list[np.ndarray], engines=ENGINES, max_frames: int = SHA
         if len(per_frame) >= min_votes and len(seen) == 1 and vote(per_frame, min_votes):
             break
     return vote(per_frame, min_votes)
+
+
+def in_view(image_bgr: np.ndarray, engines=ENGINES) -> bool:
+    """Whether a product code (not a QR code) shows at a first look: one engine, the frame as it
+    is. The router's hint for "what is this?"; the skill then reads and votes as usual."""
+    engine = "zxing" if "zxing" in engines else engines[0]
+    found = read_engine(gray(image_bgr), engine, plan=PLAN[engine][:1], qr=False)
+    return any(c.kind != "QR" for c in found)

@@ -25,8 +25,9 @@ from pipelines.memory.recall import kind_of
 from pipelines.modes import ModeContext, ModeResult
 from pipelines.skills import barcodes
 from pipelines.skills.base import say
-from pipelines.skills.catalog import Product, aliases, unit_price
-from pipelines.skills.shopping_list import MAX_ITEMS, ListError, ListFull, find_item, list_text, money
+from pipelines.skills.catalog import Product, aliases
+from pipelines.skills.shopping_list import (MAX_ITEMS, ListError, ListFull, compare_text, find_item,  # noqa: F401
+                                            list_text, money)
 from pipelines.wake import normalise
 
 # --- how sure a name match is (Catalog.by_name's token_set_ratio, 0-100) ---
@@ -52,7 +53,6 @@ NAME_PROMPT = ("Name the product in the picture as its shop label would: brand a
 ASK_PROMPT = ("The wearer is shopping and holds {name}. Their catalog says: {facts}.\nThey ask: {question}\n"
               "Answer in one or two short spoken sentences, from the catalog and what you see. If neither tells, "
               "say you don't know; never guess about allergens.")
-UNITS = {"kg": "kilo", "l": "litre", "item": "item"}
 _SIZES = {"l", "ml", "cl", "g", "kg", "x", "oz", "lb", "litre", "litres", "liter", "liters", "gram", "grams", "pack"}
 _PACKS = {"loaf", "bottle", "bottles", "can", "cans", "carton", "jar", "tin", "box", "bag", "cheese", "bar"}
 
@@ -211,22 +211,6 @@ def sight_text(seen: str, matches: list[tuple[Product, float]], currency: str = 
     return f"It might be {said} but I'm not sure.", None
 
 
-def compare_text(this: Product, before: Product, currency: str = "") -> str:
-    """`this` (the newer) against `before`, per unit where both units are of one kind."""
-    a, b = unit_price(this), unit_price(before)
-    if a is None or b is None or a[1] != b[1]:
-        why = (f"{(this if a is None else before).name} has no size in your catalog" if a is None or b is None
-               else "their sizes are of different kinds")
-        return (f"I can't compare them per unit: {why}. {this.name} costs {money(this.price, currency)}, "
-                f"{before.name} {money(before.price, currency)}.")
-    per = UNITS.get(a[1], a[1])
-    ra, rb = f"{money(a[0], currency)} a {per}", f"{money(b[0], currency)} a {per}"
-    if round(a[0], 2) == round(b[0], 2):
-        return f"They cost the same per {per}: {ra}."
-    cheaper, dearer, rc, rd = (this, before, ra, rb) if a[0] < b[0] else (before, this, rb, ra)
-    return f"{cheaper.name} is cheaper per {per}: {rc}, against {rd} for {dearer.name}."
-
-
 def frames_near(frames: list, end: float, best=None) -> list:
     """The sharpest FRAMES_READ images of the FRAME_WINDOW seconds before `end` (and just after),
     sharpest first; the newest ones when none is in the window."""
@@ -260,6 +244,15 @@ class ShoppingSkill:
     def wants(self, question: str, active: str = "") -> str:
         intent, _ = intent_of(question, active)
         return f"shopping: {intent}" if intent else ""
+
+    def wants_seen(self, question: str, look) -> str:
+        """Out of shopping mode, "what is this?" with a product's barcode in view is shopping's."""
+        intent, _ = intent_of(question, "shopping")
+        return "shopping: a barcode in view" if intent in ("price", "ask") and "barcode" in look() else ""
+
+    def glance(self, frames: list) -> set[str]:
+        """{"barcode"} when the newest frame shows a product code at a first look (a few ms)."""
+        return {"barcode"} if frames and self.engines and barcodes.in_view(frames[-1].image, self.engines) else set()
 
     def answer(self, ctx: ModeContext) -> ModeResult:
         t0 = time.perf_counter()

@@ -25,6 +25,7 @@ from typing import Callable, Protocol
 
 from rapidfuzz import fuzz, process
 
+from pipelines.skills.catalog import Product, unit_price
 from pipelines.wake import normalise
 
 log = logging.getLogger("shopping")
@@ -85,7 +86,8 @@ def clean_price(price) -> float | None:
     return None
 
 
-# --- what the wearer hears about the list (pure) ---
+# --- what the wearer hears about the list and prices (pure) ---
+UNITS = {"kg": "kilo", "l": "litre", "item": "item"}  # a price per unit, as said
 def money(value: float, currency: str = "") -> str:
     return f"{value:.2f}" + (f" {currency}" if currency else "")
 
@@ -234,3 +236,19 @@ class MemoryList:
 
     def clear(self) -> int:
         return self.store._write(lambda c: c.execute("DELETE FROM shopping_list").rowcount)
+
+
+def compare_text(this: Product, before: Product, currency: str = "") -> str:
+    """`this` (the newer) against `before`, per unit where both units are of one kind."""
+    a, b = unit_price(this), unit_price(before)
+    if a is None or b is None or a[1] != b[1]:
+        why = (f"{(this if a is None else before).name} has no size in your catalog" if a is None or b is None
+               else "their sizes are of different kinds")
+        return (f"I can't compare them per unit: {why}. {this.name} costs {money(this.price, currency)}, "
+                f"{before.name} {money(before.price, currency)}.")
+    per = UNITS.get(a[1], a[1])
+    ra, rb = f"{money(a[0], currency)} a {per}", f"{money(b[0], currency)} a {per}"
+    if round(a[0], 2) == round(b[0], 2):
+        return f"They cost the same per {per}: {ra}."
+    cheaper, dearer, rc, rd = (this, before, ra, rb) if a[0] < b[0] else (before, this, rb, ra)
+    return f"{cheaper.name} is cheaper per {per}: {rc}, against {rd} for {dearer.name}."

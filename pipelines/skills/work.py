@@ -6,6 +6,8 @@
   least every 0.2 s (a session without a microphone has no audio chunks). Each due text becomes an `Announcement`, answered like a question by
   `Announcer` (it speaks the text). They wait while an answer runs or sounds: an alarm does not
   cut the wearer's answer off, it follows it.
+- A look: a skill with `glance(frames)` tells what it sees in the newest frames (shopping: a
+  barcode), for the router's `look()`; asked only when a question's words could go that way.
 - Frames: a skill with `offer(frame)` (video recording) sees every camera frame, on the
   source thread; while one `recording()`, the display's capture light is on.
 """
@@ -33,11 +35,13 @@ class Announcer:
 
 
 class SkillWork:
-    def __init__(self, skills, busy, show):
-        """`skills`: the session's skills; `busy(now)`: an answer runs or sounds; `show(t, **fields)`."""
+    def __init__(self, skills, busy, show, frames=list):
+        """`skills`: the session's skills; `busy(now)`: an answer runs or sounds; `show(t, **fields)`;
+        `frames()`: the ring's frames, the newest at the camera's resolution."""
         self.timed = [s for s in skills if callable(getattr(s, "due", None))]
         self.taps = [s for s in skills if callable(getattr(s, "offer", None))]
-        self.busy, self.show = busy, show
+        self.glancers = [s for s in skills if callable(getattr(s, "glance", None))]
+        self.busy, self.show, self.frames = busy, show, frames
         self._recording = False
 
     def due(self, now: float) -> list[Announcement]:
@@ -46,6 +50,13 @@ class SkillWork:
             return []
         return [Announcement(now, text, skill.name, time.perf_counter()) for skill in self.timed
                 for text in skill.due(now)]
+
+    def look(self) -> frozenset:
+        """What the skills see in the newest frames now (the router's `look`)."""
+        if not self.glancers:
+            return frozenset()
+        frames = self.frames()[-1:]
+        return frozenset(tag for skill in self.glancers for tag in skill.glance(frames))
 
     def offer(self, frame) -> None:
         recording = False
