@@ -102,7 +102,11 @@ def test_without_rapidocr_there_is_no_reader(monkeypatch):
     from pipelines.memory.describe import load_ocr
 
     monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # as if not installed: the import fails
-    assert load_reader() is None and load_ocr() is None
+    load_reader.cache_clear()  # one reader per process: forget the one other tests loaded, and this None after
+    try:
+        assert load_reader() is None and load_ocr() is None
+    finally:
+        load_reader.cache_clear()
 
 
 # --- readable: pure ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass
@@ -84,9 +85,12 @@ class Reader:
         return reading_order(lines)
 
 
+@functools.lru_cache(maxsize=4)
 def load_reader(max_side: int = MAX_SIDE, threads: int | None = None) -> Reader | None:
     """The app's OCR reader, or None when rapidocr-onnxruntime is not installed (or its runtime
-    does not load). `threads`: onnxruntime's threads per model (None: its default, every core)."""
+    does not load). `threads`: onnxruntime's threads per model (None: its default, every core).
+    One per process and setting: memory's describer and the reading skill share it (its lock
+    serialises them), rather than hold two copies of the models."""
     try:
         from rapidocr_onnxruntime import RapidOCR
     except Exception:  # noqa: BLE001 - not installed, or onnxruntime does not load: no reading
