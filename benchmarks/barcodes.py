@@ -136,12 +136,34 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def look_times(runs: int = 30) -> str:
+    """The router's look for "what is this?" (barcodes.in_view on a 1280x720 frame): median and worst."""
+    from pipelines.skills.barcodes import in_view
+    from tests.barcode_images import background, linear_label, scene
+
+    lines = []
+    for name, image in (("no code in view", background(1280, 720, seed=3)),
+                        ("an EAN-13 in view", scene(linear_label("5074852605749", module_px=3)))):
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            seen = in_view(image)
+            times.append(time.perf_counter() - t0)
+        lines.append(f"{name}: {'seen' if seen else 'not seen'}, median {statistics.median(times) * 1000:.1f} ms, "
+                     f"worst {max(times) * 1000:.1f} ms ({runs} runs)")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="a small generated set: a smoke run")
     parser.add_argument("--frames", type=int, default=3, help="frames a generated scene is voted over (0: none)")
+    parser.add_argument("--look", action="store_true", help="only time the router's first look (barcodes.in_view)")
     args = parser.parse_args(argv)
+    if args.look:
+        print(look_times())
+        return 0
     available = engines_available()
     configs = {n: c for n, c in CONFIGS.items() if all(e in available for e in c["engines"])}
     if not configs:
