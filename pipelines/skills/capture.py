@@ -29,6 +29,7 @@ from pipelines.faces import fit
 from pipelines.modes import ModeContext, ModeResult
 from pipelines.skills.base import matches, say
 from pipelines.skills.recording import QUEUE_FRAMES, Recording, publish, reason_of, reserve
+from pipelines.skills.timers import duration_runs, tokenize
 
 DEFAULT_S, LONGEST_S, SHORTEST_S = 10.0, 60.0, 1.0  # a video's length: unasked, most, least
 PHOTO_BEFORE, PHOTO_AFTER = 0.8, 0.3  # s: the photo is the sharpest frame this near the question's end
@@ -77,51 +78,16 @@ def intent(question: str) -> str:
     return ""
 
 
-_NUMBERS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-                                       "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
-_NUMBERS |= {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
-_NUMBERS["couple"] = 2
-_SCALE = {**dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1), **dict.fromkeys(("min", "mins", "minute",
-          "minutes"), 60), "hour": 3600, "hours": 3600}
-_GLUE = {"a", "an", "and", "half", "hundred"}
-
-
-def _amount(run: Sequence[str]) -> float | None:
-    """The number a run of words says ("twenty five", "1.5", "one and a half", "half a", "a")."""
-    total, said = 0.0, False
-    for i, word in enumerate(run):
-        if re.fullmatch(r"\d+(?:\.\d+)?", word) or word in _NUMBERS or word == "half":
-            total += float(word) if word[0].isdigit() else _NUMBERS.get(word, 0.5)
-        elif word == "hundred":
-            total = max(total, 1.0) * 100
-        elif word in ("a", "an") and i == len(run) - 1 and "half" not in run[i - 1:i]:
-            total += 1  # "a minute" (an article before a number or "half" is no number)
-        else:
-            continue  # "and"
-        said = True
-    return total if said else None
-
-
 def parse_duration(text: str) -> float | None:
     """Seconds asked for ("for ten seconds", "a 30 second video", "a minute", "half a minute", "a
-    minute and a half", "90s", "for 20"), or None when the words name no length."""
-    words = re.findall(r"\d+(?:\.\d+)?|[a-z]+", re.sub(r"['’]", "", text.lower()))
-    total, found = 0.0, False
-    for i, word in enumerate(words):
-        if word not in _SCALE or (word == "s" and not (i and words[i - 1][0].isdigit())):
-            continue
-        j = i
-        while j > 0 and (words[j - 1] in _NUMBERS or words[j - 1] in _GLUE or words[j - 1][0].isdigit()
-                         or (words[j - 1] == "of" and j > 1 and words[j - 2] == "couple")):
-            j -= 1
-        amount = _amount([w for w in words[j:i] if w != "of"])
-        if amount is not None:
-            half = words[i + 1:i + 4] == ["and", "a", "half"]  # "a minute and a half"
-            total, found = total + (amount + 0.5 * half) * _SCALE[word], True
-    if found:
-        return total
-    bare = re.search(r"\bfor ((?:(?:\d+(?:\.\d+)?|" + "|".join(_NUMBERS) + r") ?)+)$", " ".join(words))
-    return (_amount(bare.group(1).split()) or None) if bare else None  # "record for 20": seconds
+    minute and a half", "90s", "for 20"), or None when the words name no length. The words are
+    read as the timers read a length (pipelines/skills/timers.py), so both skills hear one way."""
+    norm = re.sub(r"\b(\d+(?:\.\d+)?) s\b", r"\1 seconds", " ".join(t.norm for t in tokenize(text)))  # "45s"
+    runs = duration_runs(norm)
+    if runs:
+        return sum(seconds for _, _, seconds in runs)
+    bare = re.search(r"\bfor (\d+(?:\.\d+)?)$", norm)  # "record for 20": seconds
+    return (float(bare.group(1)) or None) if bare else None
 
 
 def video_length(question: str, default: float = DEFAULT_S, longest: float = LONGEST_S) -> tuple[float, str]:

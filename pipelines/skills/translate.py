@@ -42,6 +42,12 @@ class TranslateSkill:
     def standing(self, question: str) -> bool | None:
         return switch(question)
 
+    @staticmethod
+    def switched(on: bool) -> str:
+        """What the wearer hears when translation turns on or off."""
+        return ("Translating. I'll say in English what I hear, until you say stop translating." if on
+                else "Translation off.")
+
     def wants(self, question: str, active: str = "") -> str:
         return ""  # turn-taking sends it the other speaker's speech while translation stands
 
