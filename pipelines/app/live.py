@@ -112,7 +112,9 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
         asr, vlm, models = stages(opts, asr, vlm)
         if memory is not None:
             memory.prepare(vlm, replay=False)
-        out = prepare_out(opts.out or default_out(Path("live")))
+        out = opts.out or default_out(Path("live"))
+        skills = build_skills(opts, out, catalog, memory, blur=opts.blur_faces, realtime=True)  # before the folder
+        out = prepare_out(out)
         if opts.self_hearing == "aec":
             preload_echo()  # importing livekit takes ~0.7 s: before the clock starts, not before the microphone
         clock = clock or WallClock()  # session time 0: now, with the models loaded
@@ -133,7 +135,6 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
     if opts.blur_faces:  # photos are kept with faces blurred (memory thumbnails always are)
         detector, why = load_detector()
         warnings += [why] if why else []
-    skills = build_skills(opts, out, catalog, memory, blur=opts.blur_faces, realtime=True)
     session_log, tts, own_tts = open_session(
         out, opts, models, warnings, tts, "live", clip=None, pace="live", duration=None,
         camera=getattr(camera, "name", None), mic=getattr(mic, "name", None),

@@ -63,7 +63,10 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
         asr, vlm, models = stages(opts, asr, vlm)
         if memory is not None:
             memory.prepare(vlm, replay=True)
-        out = prepare_out(opts.out or default_out(opts.clip))  # after loading: a failed start leaves nothing behind
+        # Skills before the folder: a timers file that cannot be read is one line, and leaves no folder behind
+        out = opts.out or default_out(opts.clip)
+        skills = build_skills(opts, out, catalog, memory, blur=opts.blur_faces, realtime=opts.pace == "realtime")
+        out = prepare_out(out)  # after loading: a failed start leaves nothing behind
     except BaseException:
         if memory is not None:
             memory.close()
@@ -72,7 +75,6 @@ def replay(opts: ReplayOptions, *, asr=None, vlm=None, tts=None) -> ReplayResult
     if opts.render and opts.blur_faces and source.info.has_video:  # an audio-only clip's video is black
         detector, why = load_detector(BlurConfig.side)
         blur, warnings = FaceBlur(detector), warnings + ([why] if why else [])
-    skills = build_skills(opts, out, catalog, memory, blur=opts.blur_faces, realtime=opts.pace == "realtime")
     session_log, tts, own_tts = open_session(out, opts, models, warnings, tts, "replay", clip=str(opts.clip),
                                              pace=opts.pace, duration=duration,
                                              memory=memory.describe() if memory is not None else None,
