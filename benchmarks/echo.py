@@ -11,13 +11,18 @@ figures do not depend on how busy this machine is, except the CPU cost.
 
 Scenarios:
 - pure echo, normal volume (echo -6 dB re what is played, mild clipping) and loud (0 dB,
-  hard clipping): false self-interruptions per minute of answer audio, and echo heard as
-  an utterance (which a follow-up window would answer);
+  hard clipping): false self-interruptions (and false pauses) per minute of answer audio,
+  and echo heard as an utterance (which a follow-up window would answer);
 - cold starts: the first 8 s of 20 sessions (the canceller has not converged yet);
 - barge-ins: 1.3 s of real speech over an answer at -10 to +10 dB signal-to-echo (the wearer
-  against the echo at the microphone; a quieter speaker means a higher figure):
-  detected (a barge-in within 1.5 s), within 0.5 s of the speech onset, and the delay;
-- backchannels: 0.3 s real speech snippets at 0 dB: they must not interrupt;
+  against the echo at the microphone; a quieter speaker means a higher figure). The answer
+  pauses at the first hint of speech (`paused`: within 0.5 s of the onset, and the delay);
+  the barge-in that cancels it (0.4 s of voiced speech: detected within 1.5 s, within 0.5 s,
+  the delay) is then heard in a second pass in which each answer falls silent where it
+  paused, as it does in a session (closing the loop; a pause that would have resumed
+  before the barge-in is not modelled);
+- backchannels: 0.3 s real speech snippets at 0 dB: they must not interrupt (they may pause
+  the answer, which then goes on: how many, and for how long);
 - headphones: the same barge-ins while the answer plays but the microphone hears none of it
   (`off` gives the rule's own delay: 0.4 s voiced, plus the VAD's);
 - alignment: pure echo, no noise floor, the echo arriving from -30 to +200 ms off its
@@ -88,7 +93,8 @@ def pure_echo(answers, mode: str, room: Room, minutes: float, seed: int, devices
     heard, _, _ = run(prog, mode, room, devices)
     mins = answer_minutes(prog)
     return {"answer_minutes": round(mins, 2), "false_barge_ins": len(heard.starts),
-            "false_per_min": round(len(heard.starts) / mins, 2), "echo_utterances_per_min": round(len(heard.utterances) / mins, 2),
+            "false_per_min": round(len(heard.starts) / mins, 2), "false_pauses": len(heard.hints),
+            "false_pauses_per_min": round(len(heard.hints) / mins, 2), "echo_utterances_per_min": round(len(heard.utterances) / mins, 2),
             "cpu_pct": round(100 * heard.filter_s / prog.seconds, 2), "filter": heard.stats}
 
 
@@ -98,39 +104,79 @@ def run(prog: Program, mode: str, room: Room, devices: Devices, noise_db: float 
     return hear(mode, mic, playback, devices), echo, spans
 
 
-def barge_ins(answers, pieces, mode: str, level: float, minutes: float, seed: int, room: Room = NORMAL) -> dict:
-    prog = over_answers(program(answers, minutes, seed), pieces, level, seed)
-    heard, _, spans = run(prog, mode, room, Devices())
-    delays, matched = [], set()
+def matched(spans, events, window: float = 1.5) -> tuple[list[float], set]:
+    """For each stretch of the wearer's speech, the first event (start, arrival) that belongs to
+    it: the delays from its onset, and the events used."""
+    delays, used = [], set()
     for onset, end in spans:
-        hits = [(ss, at) for ss, at in heard.starts if onset - 0.25 <= ss <= end and at <= onset + 1.5]
+        hits = [(ss, at) for ss, at in events if onset - 0.25 <= ss <= end and at <= onset + window]
         if hits:
             delays.append(hits[0][1] - onset)
-            matched.add(hits[0])
-    false = [s for s in heard.starts if s not in matched]
-    delays_arr = np.array(delays)
-    return {"level_db": level, "trials": len(spans), "detected": len(delays),
-            "within_0.5s": int(np.sum(delays_arr <= 0.5)), "rate_0.5s": round(float(np.sum(delays_arr <= 0.5)) / len(spans), 3),
-            "delay_median_s": round(float(np.median(delays_arr)), 3) if delays else None,
-            "delay_p95_s": round(float(np.percentile(delays_arr, 95)), 3) if delays else None,
-            "false_per_min": round(len(false) / answer_minutes(prog), 2)}
+            used.add(hits[0])
+    return delays, used
+
+
+def delay_stats(delays: list[float], trials: int) -> dict:
+    d = np.array(delays)
+    return {"detected": len(delays), "within_0.5s": int(np.sum(d <= 0.5)),
+            "rate_0.5s": round(float(np.sum(d <= 0.5)) / trials, 3) if trials else None,
+            "delay_median_s": round(float(np.median(d)), 3) if delays else None,
+            "delay_p95_s": round(float(np.percentile(d, 95)), 3) if delays else None}
+
+
+def paused_at(prog: Program, pauses: list[float], devices: Devices = Devices()) -> Program:
+    """The program with each answer silent from its first pause on (session times the speaker paused)."""
+    from dataclasses import replace
+
+    answers = []
+    for start, audio in prog.answers:
+        end = start + len(audio.samples) / audio.rate
+        cut = min((t for t in pauses if start <= t < end), default=None)
+        if cut is not None:
+            audio = replace(audio, samples=audio.samples[: int((cut + devices.out_latency - start) * audio.rate)])
+        answers.append((start, audio))
+    return Program(answers, prog.near, prog.seconds)
+
+
+def barge_ins(answers, pieces, mode: str, level: float, minutes: float, seed: int, room: Room = NORMAL) -> dict:
+    prog = over_answers(program(answers, minutes, seed), pieces, level, seed)
+    first, _, spans = run(prog, mode, room, Devices())
+    paused, used = matched(spans, first.hints)
+    heard = first
+    if used:  # close the loop: the answer falls silent where it paused, and the barge-in is heard on that
+        heard, _, spans = run(paused_at(prog, sorted(at for _, at in used)), mode, room, Devices())
+    delays, matched_starts = matched(spans, heard.starts)
+    mins = answer_minutes(prog)
+    return {"level_db": level, "trials": len(spans), **delay_stats(delays, len(spans)),
+            "false_per_min": round(len([s for s in heard.starts if s not in matched_starts]) / mins, 2),
+            "paused": delay_stats(paused, len(spans)),
+            "false_pauses_per_min": round((len(first.hints) - len(used)) / mins, 2)}
 
 
 def backchannels(answers, snippets, mode: str, minutes: float, seed: int, level: float = 0.0) -> dict:
     prog = over_answers(program(answers, minutes, seed), snippets, level, seed, min_answer=2.0)
     heard, _, spans = run(prog, mode, NORMAL, Devices())
     interrupted = sum(any(onset - 0.25 <= ss <= end + 0.3 for ss, _ in heard.starts) for onset, end in spans)
+    pauses = []  # (paused, went on) for the hints that belong to a snippet
+    for onset, end in spans:
+        hint = next(((ss, at) for ss, at in heard.hints if onset - 0.25 <= ss <= end + 0.3), None)
+        if hint is not None:
+            pauses.append(next((e - hint[1] for e in heard.hint_ends if e > hint[1]), None))
+    lengths = [p for p in pauses if p is not None]
     return {"level_db": level, "snippets": len(spans), "interrupted": interrupted,
-            "false_per_min_elsewhere": round((len(heard.starts) - interrupted) / answer_minutes(prog), 2)}
+            "false_per_min_elsewhere": round((len(heard.starts) - interrupted) / answer_minutes(prog), 2),
+            "paused": len(pauses), "went_on": len(lengths),
+            "pause_median_s": round(float(np.median(lengths)), 3) if lengths else None}
 
 
 def cold_starts(answers, mode: str, sessions: int, seconds: float = 8.0) -> dict:
-    false = 0
+    false = pauses = 0
     for i in range(sessions):
         prog = program(answers, seconds / 60, seed=100 + i, start=0.5)
         heard, _, _ = run(prog, mode, NORMAL, Devices())
         false += sum(ss < seconds + 0.5 for ss, _ in heard.starts)
-    return {"sessions": sessions, "seconds_each": seconds, "false_barge_ins": false}
+        pauses += sum(ss < seconds + 0.5 for ss, _ in heard.hints)
+    return {"sessions": sessions, "seconds_each": seconds, "false_barge_ins": false, "false_pauses": pauses}
 
 
 def alignment(answers, mode: str, minutes: float, errors=(Devices.error, -0.03, -0.01, 0.0, 0.03, 0.1, 0.2),

@@ -31,18 +31,33 @@ def table(report: dict) -> str:
     for key, label in (("pure_echo_normal", "normal volume"), ("pure_echo_loud", "loud, clipping")):
         row(f"false self-interruptions /min, {label}",
             lambda r, k=key: f"{r[k]['false_per_min']:.2f} ({r[k]['false_barge_ins']} in {r[k]['answer_minutes']:.1f} min)")
+        row(f"false pauses /min, {label}",
+            lambda r, k=key: f"{r[k]['false_pauses_per_min']:.2f} ({r[k]['false_pauses']} in {r[k]['answer_minutes']:.1f} min)")
         row(f"echo heard as an utterance /min, {label}", lambda r, k=key: f"{r[k]['echo_utterances_per_min']:.2f}")
     row("false self-interruptions, cold starts",
         lambda r: f"{r['cold_starts']['false_barge_ins']} in {r['cold_starts']['sessions']} x {r['cold_starts']['seconds_each']:.0f} s")
+    row("false pauses, cold starts", lambda r: f"{r['cold_starts']['false_pauses']}")
     for i, level in enumerate(b["level_db"] for b in report["modes"][modes[0]]["barge_ins"]):
-        row(f"barge-in {level:+d} dB: within 0.5 s", lambda r, i=i: _pct(r["barge_ins"][i]["within_0.5s"], r["barge_ins"][i]["trials"]))
-        row(f"barge-in {level:+d} dB: within 1.5 s", lambda r, i=i: _pct(r["barge_ins"][i]["detected"], r["barge_ins"][i]["trials"]))
-        row(f"barge-in {level:+d} dB: delay median / p95 (s)",
+        row(f"barge-in {level:+d} dB: paused within 0.5 s",
+            lambda r, i=i: _pct(r["barge_ins"][i]["paused"]["within_0.5s"], r["barge_ins"][i]["trials"]))
+        row(f"barge-in {level:+d} dB: paused, delay median / p95 (s)",
+            lambda r, i=i: f"{_s(r['barge_ins'][i]['paused']['delay_median_s'])} / {_s(r['barge_ins'][i]['paused']['delay_p95_s'])}")
+        row(f"barge-in {level:+d} dB: cancelled within 0.5 s",
+            lambda r, i=i: _pct(r["barge_ins"][i]["within_0.5s"], r["barge_ins"][i]["trials"]))
+        row(f"barge-in {level:+d} dB: cancelled within 1.5 s",
+            lambda r, i=i: _pct(r["barge_ins"][i]["detected"], r["barge_ins"][i]["trials"]))
+        row(f"barge-in {level:+d} dB: cancelled, delay median / p95 (s)",
             lambda r, i=i: f"{_s(r['barge_ins'][i]['delay_median_s'])} / {_s(r['barge_ins'][i]['delay_p95_s'])}")
-    row("barge-in, headphones (no echo): within 0.5 s", lambda r: _pct(r["clean"]["within_0.5s"], r["clean"]["trials"]))
-    row("barge-in, headphones (no echo): within 1.5 s", lambda r: _pct(r["clean"]["detected"], r["clean"]["trials"]))
-    row("barge-in, headphones (no echo): delay median (s)", lambda r: _s(r["clean"]["delay_median_s"]))
+    row("barge-in, headphones (no echo): paused within 0.5 s",
+        lambda r: _pct(r["clean"]["paused"]["within_0.5s"], r["clean"]["trials"]))
+    row("barge-in, headphones (no echo): paused, delay median (s)", lambda r: _s(r["clean"]["paused"]["delay_median_s"]))
+    row("barge-in, headphones (no echo): cancelled within 0.5 s", lambda r: _pct(r["clean"]["within_0.5s"], r["clean"]["trials"]))
+    row("barge-in, headphones (no echo): cancelled within 1.5 s", lambda r: _pct(r["clean"]["detected"], r["clean"]["trials"]))
+    row("barge-in, headphones (no echo): cancelled, delay median (s)", lambda r: _s(r["clean"]["delay_median_s"]))
     row("backchannels that interrupted", lambda r: _pct(r["backchannels"]["interrupted"], r["backchannels"]["snippets"]))
+    row("backchannels that paused the answer / went on after",
+        lambda r: f"{r['backchannels']['paused']} / {r['backchannels']['went_on']}, median pause "
+                  f"{_s(r['backchannels']['pause_median_s'])} s")
     row("filter CPU (% of real time)", lambda r: f"{r['pure_echo_normal']['cpu_pct']:.2f}")
     width = max(len(name) for name, _ in rows) + 2
     cols = [max(len(m), *(len(v[i]) for _, v in rows)) + 2 for i, m in enumerate(modes)]

@@ -9,8 +9,9 @@
 3. Hear: microphone chunks of 32 ms reach the filter (aec, gate or off) when their last
    sample has been captured plus the input latency; the filter's output goes through the
    session's own hearing (pipelines.hearing.Hearing: Silero VAD, the endpointer and the
-   barge-in rule, voiced >= 0.4 s). Every SpeechStarted is noted with the simulated time
-   the chunk that caused it reached the session.
+   barge-in rule, voiced >= 0.4 s). Every SpeechStarted and SpeechHint (the quick sign at
+   which an answer pauses) is noted with the simulated time the chunk that caused it
+   reached the session; the canceller's `settled` rides on its chunks, as in live mode.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from core.messages import SAMPLE_RATE, AudioChunk, SpeechAudio, SpeechStarted, Utterance
+from core.messages import SAMPLE_RATE, AudioChunk, SpeechAudio, SpeechHint, SpeechHintEnded, SpeechStarted, Utterance
 from glasses.microphone import CHUNK
 
 from benchmarks.echo_room import Piece, Room, noise_floor
@@ -64,7 +65,7 @@ class _Stream:
 
 
 def play(program: Program, devices: Devices) -> Playback:
-    from glasses.live import SoundDeviceSpeaker
+    from glasses.speaker import SoundDeviceSpeaker
 
     now = [0.0]
     speaker = SoundDeviceSpeaker(None, lambda: now[0], rate=devices.speaker_rate, block_s=0.01,
@@ -145,6 +146,8 @@ class ReplaySpeaker:
 class Heard:
     output: np.ndarray  # the filter's output on the microphone's timeline
     starts: list[tuple[float, float]]  # SpeechStarted: (speech start, simulated time it reached the session)
+    hints: list[tuple[float, float]]  # SpeechHint: (its start, simulated time it reached the session)
+    hint_ends: list[float]  # SpeechHintEnded: simulated time (a paused answer would go on)
     utterances: list[tuple[float, float]]  # final utterances: (start, end)
     filter_s: float  # CPU seconds in the filter
     stats: dict
@@ -168,7 +171,7 @@ def hear(mode: str, mic: np.ndarray, playback: Playback, devices: Devices) -> He
     filt = make_filter(mode, speaker)
     hearing = Hearing(HearingConfig(), SileroVAD(), MediaClock())
     output = np.zeros(len(mic), np.float32)
-    starts, utterances, spent = [], [], 0.0
+    starts, hints, hint_ends, utterances, spent = [], [], [], [], 0.0
     for k in range(len(mic) // CHUNK):
         t = k * CHUNK / SAMPLE_RATE
         arrives = t + CHUNK / SAMPLE_RATE + devices.in_latency
@@ -176,13 +179,18 @@ def hear(mode: str, mic: np.ndarray, playback: Playback, devices: Devices) -> He
         began = time.perf_counter()
         chunks = filt.process(t, mic[k * CHUNK : (k + 1) * CHUNK])
         spent += time.perf_counter() - began
+        settled = getattr(filt, "settled", True)
         for t_out, samples in chunks:
             a = int(round(t_out * SAMPLE_RATE))
             lo = max(0, -a)
             output[a + lo : a + len(samples)] = samples[lo : len(output) - a]
-            for ev in hearing.feed(AudioChunk(t_out, samples)):
+            for ev in hearing.feed(AudioChunk(t_out, samples, settled)):
                 if isinstance(ev, SpeechStarted):
                     starts.append((ev.t, arrives))
+                elif isinstance(ev, SpeechHint):
+                    hints.append((ev.start, arrives))
+                elif isinstance(ev, SpeechHintEnded):
+                    hint_ends.append(arrives)
                 elif isinstance(ev, Utterance) and not ev.early:
                     utterances.append((ev.start, ev.end))
-    return Heard(output, starts, utterances, spent, filt.stats())
+    return Heard(output, starts, hints, hint_ends, utterances, spent, filt.stats())

@@ -36,7 +36,7 @@ prompt history: wait for the utterance, transcribe, encode the last frame, gener
 answer, synthesize it, play.
 A load monitor reads /proc/stat throughout: a configuration that other processes disturbed
 (they took more than DISTURBED cores) is run again, and every turn reports what they took.
-The session speaks through the live speaker (glasses.live.SoundDeviceSpeaker) over a fake
+The session speaks through the live speaker (glasses.speaker.SoundDeviceSpeaker) over a fake
 output device whose callback runs every 10 ms: voice to voice ends when the callback sends the
 answer's first sample; the device's own output latency is reported apart.
 Output in --out: bench.json (the best case at the top, the realistic scenario under

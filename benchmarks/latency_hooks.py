@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmarks.scenario import Scenario
 from glasses.fakes import FakeOutputStream
-from glasses.live import SoundDeviceSpeaker
+from glasses.speaker import SoundDeviceSpeaker
 from glasses.speaker import MixSpeaker
 
 
@@ -86,7 +86,7 @@ class QuietFakeOutput(FakeOutputStream):
 
 
 class DeviceSpeaker(SoundDeviceSpeaker):
-    """The live speaker (glasses.live.SoundDeviceSpeaker) over a fake output device whose callback
+    """The live speaker (glasses.speaker.SoundDeviceSpeaker) over a fake output device whose callback
     runs every 10 ms in real time. It notes when each clip is handed over (`hand`) and when the
     callback sends its first sample to the device (`device`): voice to voice ends there. What the
     device adds after that is its output latency (`latency`, reported apart)."""

@@ -25,7 +25,7 @@ import numpy as np
 from benchmarks.soak_models import SoakVLM, WatchedTTS
 from core.messages import SAMPLE_RATE
 from glasses.fakes import FakeOutputStream
-from glasses.live import SoundDeviceSpeaker
+from glasses.speaker import SoundDeviceSpeaker
 from glasses.microphone import CHUNK, QUEUE_CHUNKS, Microphone
 
 HOLD_LIMIT = 1.0  # s a hold lasts if nobody releases it: at most 31 chunks, under the queue's 64, so

@@ -18,6 +18,7 @@ SAMPLE_RATE = 16_000  # every AudioChunk is 16 kHz mono float32 in [-1, 1]
 class AudioChunk:
     t: float  # session time of the first sample
     samples: np.ndarray  # (N,) float32, 16 kHz mono
+    settled: bool = True  # False while an echo canceller is still converging: its output may hold the answer's echo
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,23 @@ class SpeechOnset:
     """Speech has lasted long enough to be speech (not a click): speculation may start."""
 
     start: float
+    t: float
+
+
+@dataclass(frozen=True)
+class SpeechHint:
+    """Speech may have begun: a quick, sensitive sign (a few voiced windows at a low threshold),
+    well before `SpeechStarted`. Over an answer the answer pauses (the wearer has the floor)."""
+
+    start: float  # session time the sign began
+    t: float  # session time it was given
+
+
+@dataclass(frozen=True)
+class SpeechHintEnded:
+    """A hint that never became speech long enough to interrupt ("mm-hmm", a cough, a knock):
+    a paused answer goes on."""
+
     t: float
 
 

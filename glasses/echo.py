@@ -54,6 +54,11 @@ MAX_WAIT = 0.15  # near-end audio held back at most waiting for its reference
 SLACK = FRAME - math.gcd(CHUNK, FRAME)
 APM_DELAY = {"aec": 128, "ns": 96}  # samples (16 kHz) each stage delays the near end, measured
 MODES = ("aec", *SelfHearingGate.MODES)
+# Far-end audio (what was played, above -50 dBFS) the module must have heard before its output
+# is trusted for a quick hint of speech: until then its filter leaks echo the VAD takes for a
+# voice now and then (benchmarks/echo.py, cold starts: false hints up to 3.2 s into the first answer).
+SETTLE_S = 5.0
+FAR_ACTIVE = 10 ** (-50 / 20)
 
 
 class EchoUnavailable(Exception):
@@ -174,6 +179,7 @@ class EchoCanceller:
         self._out_t = 0.0  # capture time of what _out[0] holds
         self._started = False
         self.frames = self.late = 0  # frames processed; of them, processed without their reference
+        self.far_frames = 0  # frames whose reference held sound (the filter learns only from those)
         self.cpu_s = 0.0
         self.failed: str | None = None
 
@@ -186,8 +192,14 @@ class EchoCanceller:
                 log.warning("echo cancellation failed (%s): the gate takes over", self.failed)
         return self.fallback.process(t, samples)
 
+    @property
+    def settled(self) -> bool:
+        """The filter has heard enough of the speaker to cancel it: its output is the wearer, not a leak."""
+        return self.failed is not None or self.far_frames >= SETTLE_S * 100
+
     def stats(self) -> dict:
         return {"mode": "aec" if self.failed is None else "gate (aec failed)", "frames": self.frames,
+                "settled": self.settled,
                 "late_reference_frames": self.late, "reference_dropped_blocks": getattr(self.speaker, "tap_dropped", 0),
                 "clock_moves": self.near.moves + self.reference.clock.moves,
                 "clock_restarts": self.near.restarts + self.reference.clock.restarts,
@@ -233,6 +245,7 @@ class EchoCanceller:
         frame = self._frame(_pcm(near), SAMPLE_RATE, 1, FRAME)
         self.apm.process_stream(frame)
         self.frames += 1
+        self.far_frames += bool(np.max(np.abs(far)) > FAR_ACTIVE)
         return np.frombuffer(frame.data, np.int16).astype(np.float32) / 32768.0
 
 

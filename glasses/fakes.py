@@ -138,6 +138,7 @@ class RecordingSpeaker:
         self.plays: list[dict] = []  # text, at (asked), start, end, wall (now when asked)
         self.clears: list[float] = []
         self._clips: list[list] = []  # [start, samples16k, text]
+        self._paused_at: float | None = None  # silent from here until resume()
 
     def play(self, audio, at: float) -> tuple[float, float]:
         from core.audio import resample
@@ -151,9 +152,33 @@ class RecordingSpeaker:
             self.plays.append({"text": audio.text, "at": at, "start": start, "end": end, "wall": now})
             return start, end
 
+    def pause(self, at: float) -> None:
+        with self._lock:
+            if self._paused_at is None:
+                self._paused_at = self.now()
+
+    def resume(self, at: float) -> None:
+        """What was left at the pause sounds from now on (the clip it cut is split)."""
+        with self._lock:
+            paused, self._paused_at = self._paused_at, None
+            now = self.now()
+            if paused is None or now <= paused:
+                return
+            shifted = []
+            for start, samples, text in self._clips:
+                cut = int(round((paused - start) * SAMPLE_RATE))
+                if cut <= 0:
+                    shifted.append([start + now - paused, samples, text])
+                elif cut < len(samples):
+                    shifted += [[start, samples[:cut], text], [now, samples[cut:], text]]
+                else:
+                    shifted.append([start, samples, text])
+            self._clips = shifted
+
     def clear(self, at: float) -> None:
         with self._lock:
-            now = self.now()
+            now = self.now() if self._paused_at is None else min(self.now(), self._paused_at)
+            self._paused_at = None
             self.clears.append(now)
             kept = []
             for c in self._clips:
@@ -164,7 +189,9 @@ class RecordingSpeaker:
 
     def busy_until(self) -> float:
         with self._lock:
-            return max([c[0] + len(c[1]) / SAMPLE_RATE for c in self._clips], default=0.0)
+            end = max([c[0] + len(c[1]) / SAMPLE_RATE for c in self._clips], default=0.0)
+            held = self.now() - self._paused_at if self._paused_at is not None and end > self._paused_at else 0.0
+            return end + held
 
     def sound(self, t: float, n: int) -> np.ndarray:
         out = np.zeros(n, np.float32)
@@ -174,6 +201,8 @@ class RecordingSpeaker:
                 lo, hi = max(0, a), min(len(samples), a + n)
                 if lo < hi:
                     out[lo - a : hi - a] += samples[lo:hi]
+            if self._paused_at is not None:  # nothing sounds while paused
+                out[max(0, int(round((self._paused_at - t) * SAMPLE_RATE))) :] = 0.0
         return out
 
     def played(self, t0: float, t1: float) -> float:

@@ -53,6 +53,18 @@ class Playback:
                 return None
             return self.speaker.play(audio, at)
 
+    def pause(self, at: float) -> None:
+        """Hold the answer's audio from session time `at` (a speaker that cannot pause plays on)."""
+        with self._lock:
+            if hasattr(self.speaker, "pause"):
+                self.speaker.pause(at)
+
+    def resume(self, at: float) -> None:
+        """Go on from where the pause stopped, at session time `at`."""
+        with self._lock:
+            if hasattr(self.speaker, "resume"):
+                self.speaker.resume(at)
+
     def cancel(self, answer: "Answer | None", clear_at: float | None) -> None:
         """Cancel `answer` and, with `clear_at`, silence the speaker from then: one step."""
         with self._lock:

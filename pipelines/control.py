@@ -3,7 +3,7 @@
 Every event that reaches the control queue (speech events, transcripts, typed questions,
 mode switches, finished answers) goes to `TurnTaking.handle`, and each action it returns
 is done here, in order: display changes and log records, speculative vision, starting,
-confirming and cancelling answers. Control overtakes data: a cancel reaches the answer's
+confirming, pausing, resuming and cancelling answers. Control overtakes data: a cancel reaches the answer's
 token and the speaker in one step (`Playback.cancel`), whatever the answer is doing.
 
 `Control` also keeps what the answers share: the recent turns (the prompt's history) and
@@ -20,7 +20,7 @@ from typing import Callable
 from core.clock import since
 from core.messages import AnswerFinished, Transcript
 from pipelines.answer import Answer, AnswerParts, pick
-from pipelines.turns import Cancel, Confirm, Plan, Record, Show, Speculate, StartAnswer, TurnTaking
+from pipelines.turns import Cancel, Confirm, Pause, Plan, Record, Resume, Show, Speculate, StartAnswer, TurnTaking
 
 
 def _trim():
@@ -78,6 +78,10 @@ class Control:
                 # the question goes on: its prepared frame still holds (the answer ran on a copy of its cache)
                 parts.speculator.give_back(answer.spec)
             parts.playback.cancel(answer, action.t)
+        elif isinstance(action, Pause):
+            parts.playback.pause(action.t)
+        elif isinstance(action, Resume):
+            parts.playback.resume(action.t)
         elif isinstance(action, Confirm) and action.turn in self.answers:
             self.answers[action.turn].confirm(action.detected, action.asr_s)
         elif isinstance(action, StartAnswer):

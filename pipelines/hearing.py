@@ -7,6 +7,10 @@ the typed questions due at media times (`--ask`). It holds no queue and starts n
 each goes (control or ASR) and whether the media waits for it (fast pace).
 
 What it yields, and when:
+- `SpeechHint` at the first sign that speech may have begun (a few windows at a low threshold;
+  over an answer the answer pauses), then `SpeechHintEnded` if it never lasted long enough
+  to interrupt (the answer goes on); no hint while the audio is not `settled` (an echo
+  canceller still converging);
 - `SpeechOnset` once speech has lasted the endpointer's minimum (speculation may start);
 - `SpeechStarted` once voiced speech has lasted `barge_in_after` (over an answer that is a
   barge-in), and when the button is pressed;
@@ -37,10 +41,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.audio import AudioHistory
-from core.messages import (SAMPLE_RATE, AudioChunk, PushToTalk, SpeechContinues, SpeechOnset, SpeechPaused,
-                           SpeechResumed, SpeechStarted, TypedQuestion, Utterance)
+from core.messages import (SAMPLE_RATE, AudioChunk, PushToTalk, SpeechContinues, SpeechHint, SpeechHintEnded,
+                           SpeechOnset, SpeechPaused, SpeechResumed, SpeechStarted, TypedQuestion, Utterance)
 from pipelines.turn_model import POLICIES, PRE_SPEECH, SmartTurnConfig, one_line
-from pipelines.vad import WINDOW, EndpointConfig, Endpointer, SpeechEvent
+from pipelines.vad import WINDOW, EndpointConfig, Endpointer, HintConfig, Hints, SpeechEvent
 
 log = logging.getLogger("hearing")
 
@@ -55,6 +59,7 @@ class HearingConfig:
     turn: str = "silence"  # "smart": a turn model judges each pause; "silence": the silence alone ends a turn
     smart: SmartTurnConfig = field(default_factory=SmartTurnConfig)
     look_every: float = 0.0  # seconds of speech between SpeechContinues (0: none)
+    hint: HintConfig | None = field(default_factory=HintConfig)  # None: no SpeechHint
 
 
 class Hearing:
@@ -65,6 +70,7 @@ class Hearing:
         self.config, self.vad, self.clock = config, vad, clock
         self.turn_model = turn_model if config.turn == "smart" else None
         self.endpointer = Endpointer(config.endpoint)
+        self.hints = Hints(config.hint) if config.hint is not None else None
         self.history = AudioHistory(config.endpoint.max_utterance + 2.0)
         self._asks = sorted(config.asks)
         self._presses: list[tuple[float, bool]] = []  # (t, pressed), applied when the audio reaches t
@@ -111,6 +117,7 @@ class Hearing:
             self._consumed += WINDOW
             self.clock.advance(t + WINDOW / SAMPLE_RATE)
             if self._ptt_start is None:  # while the button is held, it alone bounds the question
+                yield from self._hint(prob, t, chunk.settled)
                 for ev in self.endpointer.update(prob, t):
                     yield from self._on_event(ev)
             yield from self._after_window(t + WINDOW / SAMPLE_RATE)
@@ -126,6 +133,8 @@ class Hearing:
     # --- internals ----------------------------------------------------------------------
     def _apply_press(self, t: float, pressed: bool) -> Iterator[object]:
         if pressed:
+            if self.hints is not None:
+                self.hints.confirm()  # the button is a barge-in of its own
             self._ptt_start = t
             self.endpointer = Endpointer(self.config.endpoint)  # speech already under way is part of it
             self._paused_at = self._unjudged = None  # a pause of the old endpointer is no pause of the question
@@ -168,7 +177,19 @@ class Hearing:
         # voiced time, not time since onset: a 0.3 s "mm-hmm" stays "in speech" through its trailing silence
         if ep.in_speech and not self._barge_sent and ep.voiced >= self.config.barge_in_after:
             self._barge_sent = True
+            if self.hints is not None:
+                self.hints.confirm()
             yield SpeechStarted(ep.speech_start, self.clock.now())
+
+    def _hint(self, prob: float, t: float, settled: bool) -> Iterator[object]:
+        if self.hints is None:
+            return
+        confirmed = self.endpointer.in_speech and self._barge_sent  # speech already long enough: nothing to hint
+        kind = self.hints.update(prob, t, armed=settled and not confirmed)
+        if kind == "hint":
+            yield SpeechHint(self.hints.since, t + WINDOW / SAMPLE_RATE)
+        elif kind == "ended":
+            yield SpeechHintEnded(t + WINDOW / SAMPLE_RATE)
 
     def _judge(self, t_end: float) -> Iterator[object]:
         """Ask the turn model about the utterance so far and tell the endpointer its verdict."""

@@ -12,6 +12,9 @@ The actions:
 - `StartAnswer(plan)`: answer a question (a tentative one stays silent until confirmed);
 - `Confirm(turn, ...)`: the endpointer ended the utterance a tentative answer was begun on;
 - `Cancel(turn, t, reason)`: stop an answer; with `t`, silence the speaker from then on;
+- `Pause(t)` / `Resume(t)`: the wearer may be speaking over the answer: it pauses at the first
+  hint (within ~0.2 s of their onset), and goes on where it stopped if the hint never became
+  speech long enough to interrupt (a "mm-hmm", a cough); if it did, the barge-in cancels it;
 - `Record(kind, fields)`: a line for session.jsonl;
 - `Show(t, fields)`: a display change at session time t.
 
@@ -26,8 +29,8 @@ import itertools
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from core.messages import (Announcement, AnswerFinished, ModeSwitch, SpeechContinues, SpeechOnset, SpeechPaused, SpeechResumed,
-                           SpeechStarted, Transcript, TypedQuestion)
+from core.messages import (Announcement, AnswerFinished, ModeSwitch, SpeechContinues, SpeechHint, SpeechHintEnded,
+                           SpeechOnset, SpeechPaused, SpeechResumed, SpeechStarted, Transcript, TypedQuestion)
 from pipelines.modes import MODES
 from pipelines.router import Route
 from pipelines.wake import decide
@@ -45,6 +48,7 @@ class TurnConfig:
     speculate: bool = True  # ask for speculative vision at all
     answer_early: bool = False  # begin Instant answers on early transcripts (real time only)
     skill: str = ""  # the standing skill at the start (--skill shopping), "" for none
+    yield_floor: bool = True  # pause the answer at the first hint of speech over it (needs barge_in)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,16 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class Pause:
+    t: float
+
+
+@dataclass(frozen=True)
+class Resume:
+    t: float
+
+
+@dataclass(frozen=True)
 class Record:
     kind: str
     fields: dict = field(default_factory=dict)
@@ -115,16 +129,21 @@ class TurnTaking:
         self.answering = False  # the current answer's thread has not finished
         self.speaking_until = 0.0  # when the finished answers' audio stops
         self.barged = False  # the wearer spoke over the current answer (it is cancelled)
+        self.paused_at: float | None = None  # the answer is paused for the wearer since
         self._ids = itertools.count(1)
 
     def busy(self, t: float) -> bool:
         """An answer is running or sounding (a tentative one is neither: nothing of it was heard)."""
-        return (self.answering and self._tentative() is None) or self.speaking_until > t
+        return (self.answering and self._tentative() is None) or self.speaking_until > t or self.paused_at is not None
 
     def handle(self, ev, now: float = 0.0) -> list:
         """The actions for one event; `now` is the session time of its handling."""
         if isinstance(ev, SpeechStarted):
             return self._speech_started(ev)
+        if isinstance(ev, SpeechHint):
+            return self._hint(ev)
+        if isinstance(ev, SpeechHintEnded):
+            return self._hint_ended(ev.t)
         if isinstance(ev, SpeechOnset):
             return [] if self.busy(ev.t) else self._speculate(ev.start, ev.t)  # over an answer: maybe "mm-hmm"
         if isinstance(ev, SpeechContinues):
@@ -154,6 +173,7 @@ class TurnTaking:
         pending = self._tentative()
         out: list = self._discard(pending, "speech went on", ev.detected_at) if pending else []
         if self.config.barge_in and self.busy(ev.detected_at) and self.active != TRANSLATE:
+            self.paused_at = None  # the cancel clears the paused speaker
             out.append(Record("barge_in", {"t": ev.detected_at, "speech_start": ev.t, "turn": self._cut()}))
             self.follow_up_until = max(self.follow_up_until, ev.detected_at + self.config.follow_up)  # hear the question
             out.append(Cancel(self.current.id if self.answering and self.current else None, ev.detected_at, "barge-in"))
@@ -161,6 +181,23 @@ class TurnTaking:
             self.barged = self.answering
         out.append(Show(ev.t, {"status": "listening"}))
         return out + self._speculate(ev.t, max(ev.detected_at, ev.t))
+
+    def _hint(self, ev: SpeechHint) -> list:
+        """Speech may have begun over the answer: pause it until it is known (see the module doc)."""
+        if (not (self.config.yield_floor and self.config.barge_in) or self.paused_at is not None
+                or self.active == TRANSLATE or not self.busy(ev.t)):
+            return []
+        self.paused_at = ev.t
+        return [Record("yield", {"t": ev.t, "speech_start": ev.start, "turn": self._cut()}), Pause(ev.t)]
+
+    def _hint_ended(self, t: float) -> list:
+        """No speech long enough to interrupt: the paused answer goes on, its end that much later."""
+        if self.paused_at is None:
+            return []
+        paused, self.paused_at = t - self.paused_at, None
+        if self.speaking_until > t - paused:
+            self.speaking_until += paused
+        return [Record("resume", {"t": t, "paused_s": round(paused, 3)}), Resume(t)]
 
     def _early(self, tr: Transcript) -> list:
         """Begin an Instant answer on the transcript of a pause that may end the question."""
@@ -218,7 +255,7 @@ class TurnTaking:
             return out + [Show(tr.start, {"light": True}),
                           Show(tr.end, {"status": "listening", "caption": tr.text, "answer": "", "evidence": None})]
         if d.action == "stop":
-            self.follow_up_until = -1.0
+            self.follow_up_until, self.paused_at = -1.0, None
             self.speaking_until = min(self.speaking_until, now)
             return out + [Record("stop", {"t": now, "text": tr.text, "turn": self._cut()}),
                           Cancel(self.current.id if self.answering and self.current else None, now, "stop"),

@@ -9,10 +9,14 @@ model's recurrent state and 64-sample context between calls.
 state machine (no I/O, no clock): its times come from the audio itself. A turn model may
 judge a pause and tell it how much silence that pause needs (`wait_for`); without one, every
 pause needs the configured silence.
+
+`Hints` reads the same probabilities for a quicker, more sensitive sign that speech may have
+begun (over an answer, the answer pauses; benchmarks/echo.py chose its operating point).
 """
 from __future__ import annotations
 
 import os
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,3 +161,56 @@ class Endpointer:
             return []
         self.in_speech = False
         return [SpeechEvent("end", self._last_voiced, start=self._start, end=self._last_voiced, detected_at=t)]
+
+
+@dataclass(frozen=True)
+class HintConfig:
+    """Chosen on the echo benchmark (BENCHMARKS.md, "Yielding the floor"): through the echo
+    canceller the wearer's first syllables come out cut and weak, so Silero scores them low."""
+
+    threshold: float = 0.15  # a window this likely to be speech counts (the endpointer's threshold is 0.5)
+    needed: int = 2  # windows over the threshold ...
+    of: int = 3  # ... among the last this many give a hint
+    quiet: float = 0.3  # a hint ends after this long without a window over the threshold
+    hold: float = 2.0  # and at the latest this long after it began, if nothing confirmed it
+
+
+class Hints:
+    """Pure state machine: `update(prob, t, armed)` per window -> "hint", "ended" or "".
+
+    A hint begins when `needed` of the last `of` windows are over the threshold (and `armed`:
+    the audio can be trusted), and ends after `quiet` s without one, or after `hold` s; a
+    hint that was held that long needs `quiet` s without speech before the next, so steady
+    noise pauses an answer once, not every two seconds. `confirm()`: the speech became long
+    enough to interrupt, so the hint is over without an "ended"."""
+
+    def __init__(self, config: HintConfig = HintConfig(), window: float = WINDOW / SAMPLE_RATE):
+        self.config, self.window = config, window
+        self._recent: deque[tuple[float, bool]] = deque(maxlen=config.of)  # (window start, over)
+        self.since: float | None = None  # start of the hint under way
+        self._last_over = -np.inf  # end of the last window over the threshold
+        self._blocked = False  # a hint was held to the end: wait for quiet
+
+    def update(self, prob: float, t: float, armed: bool = True) -> str:
+        c, t_end = self.config, t + self.window
+        over = prob >= c.threshold
+        self._recent.append((t, over))
+        if over:
+            self._last_over = t_end
+        quiet = t_end - self._last_over >= c.quiet
+        if self.since is None:
+            self._blocked = self._blocked and not quiet
+            if not armed or self._blocked or sum(o for _, o in self._recent) < c.needed:
+                return ""
+            self.since = next(start for start, o in self._recent if o)
+            return "hint"
+        held = t_end - self.since >= c.hold
+        if not (quiet or held):
+            return ""
+        self.confirm()
+        self._blocked = not quiet
+        return "ended"
+
+    def confirm(self) -> None:
+        self.since = None
+        self._recent.clear()

@@ -28,8 +28,9 @@ def names(messages):
 
 def test_one_question_gives_onset_barge_length_pause_early_cut_and_the_utterance():
     out = hear(tone_track(4.0, [(1.0, 2.0)]))
-    assert names(out) == ["SpeechOnset", "SpeechStarted", "SpeechPaused", "Utterance early", "Utterance"]
-    onset, long_enough, paused, early, final = out
+    assert names(out) == ["SpeechHint", "SpeechOnset", "SpeechStarted", "SpeechPaused", "Utterance early", "Utterance"]
+    hint, onset, long_enough, paused, early, final = out
+    assert hint.start == onset.start and hint.t < onset.t  # the quick sign first; confirmed, so it never "ends"
     assert abs(onset.start - 1.0) < 0.04 and abs(long_enough.detected_at - 1.4) < 0.05
     assert abs(paused.end - 2.0) < 0.04
     assert (early.start, early.end) == (final.start, final.end) and np.array_equal(early.audio, final.audio)
@@ -38,8 +39,10 @@ def test_one_question_gives_onset_barge_length_pause_early_cut_and_the_utterance
 
 
 def test_a_short_sound_is_no_barge_in_and_a_resumed_question_is_cut_again():
-    assert "SpeechStarted" not in names(hear(tone_track(3.0, [(1.0, 1.3)])))
-    out = hear(tone_track(5.0, [(1.0, 1.6), (1.85, 2.6)]))  # a 0.25 s hesitation inside the question
+    short = hear(tone_track(3.0, [(1.0, 1.3)]))  # a "mm-hmm": a hint that ends 0.3 s after it
+    assert names(short) == ["SpeechHint", "SpeechOnset", "SpeechPaused", "Utterance early", "SpeechHintEnded", "Utterance"]
+    assert abs(short[4].t - 1.6) < 0.04
+    out = hear(tone_track(5.0, [(1.0, 1.6), (1.85, 2.6)]))[1:]  # a 0.25 s hesitation inside the question
     assert names(out) == ["SpeechOnset", "SpeechStarted", "SpeechPaused", "Utterance early", "SpeechResumed",
                           "SpeechPaused", "Utterance early", "Utterance"]
     resumed = out[4]
@@ -75,7 +78,7 @@ def test_push_to_talk_bounds_the_question_without_the_endpointer():
 
 
 def test_early_asr_off_makes_no_early_cut_but_still_reports_the_pause():
-    out = names(hear(tone_track(4.0, [(1.0, 2.0)]), early_asr=False))
+    out = names(hear(tone_track(4.0, [(1.0, 2.0)]), early_asr=False, hint=None))
     assert out == ["SpeechOnset", "SpeechStarted", "SpeechPaused", "Utterance"]  # speculation still starts at the pause
 
 
@@ -122,7 +125,7 @@ def test_an_unfinished_verdict_waits_the_long_silence():
 
 def test_a_hesitation_the_model_calls_unfinished_stays_inside_the_question():
     model = FakeTurn(0.1, 0.97)  # "what's ... this": unfinished at the pause, finished at the end
-    out = hear_smart(tone_track(5.0, [(1.0, 1.6), (2.4, 3.0)]), model)  # 0.8 s: the silence alone would cut here
+    out = hear_smart(tone_track(5.0, [(1.0, 1.6), (2.4, 3.0)]), model, hint=None)  # 0.8 s: the silence alone would cut here
     assert names(out) == ["SpeechOnset", "SpeechStarted", "SpeechPaused", "Utterance early", "SpeechResumed",
                           "SpeechPaused", "Utterance early", "Utterance"]
     (question,) = final(out)
@@ -171,3 +174,24 @@ def test_dropped_audio_does_not_shift_the_times_of_what_is_heard_after():
     (final,) = [m for m in out if isinstance(m, Utterance) and not m.early]
     assert abs(final.start - 4.0) < 0.05 and abs(final.end - 5.0) < 0.05
     assert np.abs(final.audio[int(0.4 * SAMPLE_RATE):int(1.2 * SAMPLE_RATE)]).max() > 0.1  # the burst, not silence
+
+
+class SteadyVAD:
+    """Says every window is this likely to be speech: over the hint's threshold, under the endpointer's."""
+
+    def __init__(self, p):
+        self.p = p
+
+    def __call__(self, samples):
+        return [self.p] * (len(samples) // 512)
+
+
+def test_no_hint_while_the_filter_is_not_settled_and_a_held_hint_ends_once_until_quiet():
+    hearing = Hearing(HearingConfig(), EnergyVAD(), MediaClock())
+    audio = tone_track(3.0, [(1.0, 1.3)])
+    out = [m for i in range(0, len(audio), 512) for m in hearing.feed(AudioChunk(i / SAMPLE_RATE, audio[i:i + 512], False))]
+    assert "SpeechHint" not in names(out) and "SpeechOnset" in names(out)  # an echo canceller still converging
+    hearing = Hearing(HearingConfig(), SteadyVAD(0.3), MediaClock())  # steady noise the VAD half believes
+    out = [m for i in range(0, 6 * SAMPLE_RATE, 512) for m in hearing.feed(AudioChunk(i / SAMPLE_RATE, np.zeros(512, np.float32)))]
+    assert names(out) == ["SpeechHint", "SpeechHintEnded"]  # held 2 s, then no new pause until it goes quiet
+    assert abs(out[1].t - out[0].start - 2.0) < 0.04

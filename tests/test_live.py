@@ -14,7 +14,8 @@ import pytest
 from glasses.camera import Camera, CameraError
 from glasses.echo import preload
 from glasses.fakes import FakeCapture, FakeOutputStream, FakeWindow, RecordingSpeaker, scripted_microphone, tone_track
-from glasses.live import Buttons, LiveDisplay, SoundDeviceSpeaker, TypedQuestions
+from glasses.live import Buttons, LiveDisplay, TypedQuestions
+from glasses.speaker import SoundDeviceSpeaker
 from glasses.microphone import CHUNK, PacedMicrophone, SelfHearingGate, array_chunks
 from pipelines.app import LiveOptions, live
 from core.clock import WallClock
@@ -99,17 +100,25 @@ def test_a_wake_question_is_answered_and_the_session_ends_cleanly_with_the_file_
 
 
 @pytest.mark.parametrize("mode,onset_within", [("gate", 0.1), ("aec", 0.2)])
-def test_barge_in_stops_playback_within_150ms_and_the_new_question_is_heard(tmp_path, mode, onset_within):
+def test_barge_in_pauses_playback_at_once_and_the_new_question_is_heard(tmp_path, mode, onset_within):
     # The user speaks over the answer, louder than its echo, which the canceller (or the gate)
     # keeps out. The canceller's suppressor takes a moment to let double talk through, so the
-    # speech it hands on may start up to ~0.15 s late.
+    # speech it hands on may start up to ~0.15 s late. The session clock starts before the
+    # microphone does: times are measured from the first question's onset (0.2 s into the audio).
+    # The answer pauses at the first hint of the wearer's voice (once the filter can be trusted).
     result, speaker, _, vlm, left = run_live(
         tmp_path, seconds=5.3, bursts=[(0.2, 1.0), (2.6, 3.4)], echo=0.5, vlm=Answers(LONG, "It is red.", delay=0.08),
         script=[(0.6, "Hey glasses, describe everything."), (3.0, "what colour is it?")], self_hearing=mode)
+    origin = records(result, "heard")[0]["start"] - 0.2
     (barge,) = records(result, "barge_in")
-    assert abs(barge["speech_start"] - 2.6) < onset_within
-    assert 0 <= speaker.clears[0] - barge["t"] < 0.15  # detection -> speaker cleared
-    assert speaker.clears[0] - (barge["speech_start"] + 0.4) < 0.15  # from the moment 0.4 s of speech was heard
+    assert abs(barge["speech_start"] - origin - 2.6) < onset_within
+    assert barge["t"] - barge["speech_start"] >= 0.4  # cancelled once 0.4 s of speech was heard
+    if mode == "gate":
+        (yielded,) = records(result, "yield")
+        assert 0 <= speaker.clears[0] - yielded["t"] < 0.15  # silent from the pause: the barge-in only cancels
+        assert speaker.clears[0] - barge["speech_start"] < 0.25  # the floor is the wearer's within a quarter second
+    else:  # the canceller has heard under a second of the answer: not settled, so no hint, and the 0.4 s rule
+        assert records(result, "yield") == [] and 0 <= speaker.clears[0] - barge["t"] < 0.15
     assert [t["question"] for t in result.turns] == ["describe everything.", "what colour is it?"]
     assert result.turns[0]["cancelled"] is True  # still generating (0.08 s a word) when the wearer spoke
     assert len(result.turns[0]["answer"].split()) < len(LONG.split())
@@ -132,8 +141,9 @@ def test_the_assistant_does_not_answer_its_own_voice(tmp_path, mode, self_interr
     # The microphone hears the speaker at half its level; nobody else speaks after the question.
     result, speaker, _, _, _ = run_live(tmp_path, seconds=3.3, bursts=[(0.2, 0.9)], echo=0.5, vlm=FakeVLM(LONG),
                                         script=[(0.5, "Hey glasses, describe everything.")], self_hearing=mode)
-    assert bool(records(result, "barge_in")) is self_interrupts
-    assert bool(speaker.clears) is self_interrupts
+    assert bool(records(result, "yield")) is self_interrupts  # hearing itself, it pauses for its own voice
+    if not self_interrupts:
+        assert not records(result, "barge_in") and not speaker.clears
 
 
 def test_push_to_talk_photo_mode_and_quit_keys(tmp_path):

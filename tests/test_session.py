@@ -79,10 +79,17 @@ def test_barge_in_cuts_playback_but_a_backchannel_does_not():
     script = [(1.0, "Hey glasses, describe everything.")]
     _, log, speaker, _ = run_session(9.0, [(0.5, 1.5), (3.0, 3.2)], script, vlm=long_answer)
     assert speaker.clears == [] and not [r for r in log.records if r["type"] == "barge_in"]  # 0.2 s "mm-hmm"
+    (yielded,), (resumed,) = [r for r in log.records if r["type"] == "yield"], [r for r in log.records if r["type"] == "resume"]
+    assert 3.0 < yielded["t"] < 3.1 and abs(resumed["t"] - 3.5) < 0.05  # paused at once, on again 0.3 s after it
+    clips = [(c.start, c.end) for c in speaker.clips()]
+    assert not any(a < resumed["t"] - 0.01 and b > yielded["t"] + 0.01 for a, b in clips)  # silent while paused
+    (turn,) = log.turns()
+    heard = sum(b - a for a, b in clips)
+    assert abs(heard - sum(p["end"] - p["start"] for p in turn["spoken"])) < 0.01  # none of the answer was lost
     _, log, speaker, _ = run_session(9.0, [(0.5, 1.5), (3.0, 4.0)], script, vlm=long_answer)
-    (barge,) = [r for r in log.records if r["type"] == "barge_in"]
+    (yielded,), (barge,) = [r for r in log.records if r["type"] == "yield"], [r for r in log.records if r["type"] == "barge_in"]
     assert abs(barge["t"] - 3.4) < 0.1  # 0.4 s of speech counts as an interruption
-    assert speaker.clears == [pytest.approx(barge["t"], abs=1e-3)]
+    assert speaker.clears == [pytest.approx(yielded["t"], abs=1e-3)]  # and what was paused stays silent
 
 
 def test_typed_question_at_a_media_time():

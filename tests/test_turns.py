@@ -1,10 +1,10 @@
 """Turn-taking as a pure state machine: events in, actions out, no threads, no clock."""
 from functools import partial
 
-from core.messages import AnswerFinished, ModeSwitch, SpeechContinues, SpeechOnset, SpeechPaused, SpeechResumed, SpeechStarted, \
-    Transcript, TypedQuestion
+from core.messages import AnswerFinished, ModeSwitch, SpeechContinues, SpeechHint, SpeechHintEnded, SpeechOnset, SpeechPaused, \
+    SpeechResumed, SpeechStarted, Transcript, TypedQuestion
 from pipelines.router import route
-from pipelines.turns import Cancel, Confirm, Record, Show, Speculate, StartAnswer, TurnConfig, TurnTaking
+from pipelines.turns import Cancel, Confirm, Pause, Record, Resume, Show, Speculate, StartAnswer, TurnConfig, TurnTaking
 
 
 def machine(skills=(), **config) -> TurnTaking:
@@ -178,3 +178,42 @@ def test_a_cancelled_answer_does_not_keep_the_session_busy_with_audio_it_never_p
     finish(tt, plan, end=15.0, cancelled=True)  # 15 s was its plan; the speaker was cleared at 3.4
     assert not tt.busy(3.5)
     assert "Record:barge_in" not in kinds(tt.handle(SpeechStarted(5.0, 5.4)))
+
+
+def test_a_hint_of_speech_over_an_answer_pauses_it_and_a_backchannel_lets_it_go_on_later():
+    tt = machine()
+    plan = started(tt.handle(heard("hey glasses, describe everything", 1.0, 2.0)))
+    finish(tt, plan, end=8.0)  # the speaker plays until 8 s
+    actions = tt.handle(SpeechHint(4.0, 4.07))
+    assert kinds(actions) == ["Record:yield", "Pause"] and actions[1] == Pause(4.07)
+    assert tt.handle(SpeechHint(4.0, 4.1)) == []  # paused already
+    assert tt.handle(SpeechOnset(4.0, 4.25)) == []  # still the answer's floor until it is known
+    actions = tt.handle(SpeechHintEnded(4.6))  # "mm-hmm": never long enough to interrupt
+    assert kinds(actions) == ["Record:resume", "Resume"] and actions[0].fields["paused_s"] == 0.53
+    assert tt.busy(8.5) and not tt.busy(8.54)  # it ends as much later as it was paused
+    assert tt.handle(SpeechHintEnded(5.0)) == []
+
+
+def test_a_hint_that_becomes_a_barge_in_cancels_the_paused_answer_even_past_its_planned_end():
+    tt = machine()
+    plan = started(tt.handle(heard("hey glasses, describe everything", 1.0, 2.0)))
+    finish(tt, plan, end=4.2)
+    assert kinds(tt.handle(SpeechHint(4.0, 4.07))) == ["Record:yield", "Pause"]
+    actions = tt.handle(SpeechStarted(4.0, 4.45))  # 4.45: the paused answer would have ended, but it has not sounded
+    assert kinds(actions)[:2] == ["Record:barge_in", "Cancel"] and tt.paused_at is None and not tt.busy(4.5)
+
+
+def test_no_pause_when_nothing_is_said_while_translating_or_when_turned_off():
+    assert machine().handle(SpeechHint(1.0, 1.07)) == []  # nothing to pause
+    for tt in (machine(skill="translate"), machine(yield_floor=False), machine(barge_in=False)):
+        finish(tt, started(tt.handle(TypedQuestion(0.5, "describe everything"))), end=8.0)
+        assert tt.handle(SpeechHint(4.0, 4.07)) == [] and tt.handle(SpeechHintEnded(4.5)) == []
+
+
+def test_stop_said_while_paused_cancels_and_clears_the_pause():
+    tt = machine()
+    plan = started(tt.handle(heard("hey glasses, describe everything", 1.0, 2.0)))
+    tt.handle(SpeechHint(3.0, 3.07))
+    actions = tt.handle(heard("Stop.", 3.0, 3.3), now=3.8)
+    assert Cancel(plan.id, 3.8, "stop") in actions and tt.paused_at is None
+    assert Resume not in map(type, tt.handle(SpeechHintEnded(3.9)))

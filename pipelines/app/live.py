@@ -51,7 +51,7 @@ def _open_ports(opts: LiveOptions, warnings: list[str], camera, mic, speaker):
     The speaker comes back as a factory taking the session clock's `now`: the clock starts
     when the session does, after the models have loaded."""
     from glasses.camera import Camera, CameraError, parse_source
-    from glasses.live import SoundDeviceSpeaker, TextSpeaker
+    from glasses.speaker import SoundDeviceSpeaker, TextSpeaker
     from glasses.microphone import DeviceError, find_device, open_microphone
     from glasses.window import display_problem
 
@@ -95,7 +95,8 @@ def live(opts: LiveOptions, *, camera=None, mic=None, speaker=None, window=None,
 
     Ports and stages may be injected (tests pass fakes); the rest is opened from `opts`.
     Devices are checked before any model loads, so a bad one costs a line, not a minute."""
-    from glasses.live import LiveDisplay, LiveSource, TextSpeaker
+    from glasses.live import LiveDisplay, LiveSource
+    from glasses.speaker import TextSpeaker
     from glasses.echo import open_self_hearing, preload as preload_echo
     from glasses.window import Window
 
