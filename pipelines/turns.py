@@ -188,7 +188,8 @@ class TurnTaking:
                 or self.active == TRANSLATE or not self.busy(ev.t)):
             return []
         self.paused_at = ev.t
-        return [Record("yield", {"t": ev.t, "speech_start": ev.start, "turn": self._cut()}), Pause(ev.t)]
+        return [Record("yield", {"t": ev.t, "speech_start": ev.start, "turn": self._cut()}), Pause(ev.t),
+                Show(ev.t, {"status": "listening"})]
 
     def _hint_ended(self, t: float) -> list:
         """No speech long enough to interrupt: the paused answer goes on, its end that much later."""
@@ -197,7 +198,7 @@ class TurnTaking:
         paused, self.paused_at = t - self.paused_at, None
         if self.speaking_until > t - paused:
             self.speaking_until += paused
-        return [Record("resume", {"t": t, "paused_s": round(paused, 3)}), Resume(t)]
+        return [Record("resume", {"t": t, "paused_s": round(paused, 3)}), Resume(t), Show(t, {"status": "speaking"})]
 
     def _early(self, tr: Transcript) -> list:
         """Begin an Instant answer on the transcript of a pause that may end the question."""
@@ -260,7 +261,8 @@ class TurnTaking:
             return out + [Record("stop", {"t": now, "text": tr.text, "turn": self._cut()}),
                           Cancel(self.current.id if self.answering and self.current else None, now, "stop"),
                           Show(now, {"status": "idle", "light": False, "caption": tr.text})]
-        return out + [Show(tr.detected_at, {"status": "idle"})]
+        # ignored over an answer ("mm-hmm"): the answer still speaks, and the display says so
+        return out + ([] if self.busy(tr.detected_at) else [Show(tr.detected_at, {"status": "idle"})])
 
     def _finished(self, ev: AnswerFinished) -> list:
         if self.current is None or ev.turn != self.current.id or not self.answering:

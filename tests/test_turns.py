@@ -56,6 +56,7 @@ def test_a_backchannel_over_an_answer_is_ignored_and_stop_cancels_it():
     plan = started(tt.handle(heard("describe everything", 1.0, 2.0)))  # a follow-up: the window is open
     mm = tt.handle(heard("mm-hmm, go on", 3.0, 3.2))  # 0.2 s while busy: a backchannel, though in the window
     assert [a.fields["reason"] for a in mm if isinstance(a, Record)] == ["backchannel while answering"]
+    assert not [a for a in mm if isinstance(a, Show)]  # the answer still speaks: the display does not turn idle
     actions = tt.handle(heard("Stop.", 4.0, 4.3), now=4.8)
     assert Cancel(plan.id, 4.8, "stop") in actions and "Record:stop" in kinds(actions)
     assert tt.follow_up_until == -1.0
@@ -185,11 +186,12 @@ def test_a_hint_of_speech_over_an_answer_pauses_it_and_a_backchannel_lets_it_go_
     plan = started(tt.handle(heard("hey glasses, describe everything", 1.0, 2.0)))
     finish(tt, plan, end=8.0)  # the speaker plays until 8 s
     actions = tt.handle(SpeechHint(4.0, 4.07))
-    assert kinds(actions) == ["Record:yield", "Pause"] and actions[1] == Pause(4.07)
+    assert kinds(actions) == ["Record:yield", "Pause", "Show"] and actions[1] == Pause(4.07)
+    assert actions[2] == Show(4.07, {"status": "listening"})
     assert tt.handle(SpeechHint(4.0, 4.1)) == []  # paused already
     assert tt.handle(SpeechOnset(4.0, 4.25)) == []  # still the answer's floor until it is known
     actions = tt.handle(SpeechHintEnded(4.6))  # "mm-hmm": never long enough to interrupt
-    assert kinds(actions) == ["Record:resume", "Resume"] and actions[0].fields["paused_s"] == 0.53
+    assert kinds(actions) == ["Record:resume", "Resume", "Show"] and actions[0].fields["paused_s"] == 0.53
     assert tt.busy(8.5) and not tt.busy(8.54)  # it ends as much later as it was paused
     assert tt.handle(SpeechHintEnded(5.0)) == []
 
@@ -198,7 +200,7 @@ def test_a_hint_that_becomes_a_barge_in_cancels_the_paused_answer_even_past_its_
     tt = machine()
     plan = started(tt.handle(heard("hey glasses, describe everything", 1.0, 2.0)))
     finish(tt, plan, end=4.2)
-    assert kinds(tt.handle(SpeechHint(4.0, 4.07))) == ["Record:yield", "Pause"]
+    assert kinds(tt.handle(SpeechHint(4.0, 4.07))) == ["Record:yield", "Pause", "Show"]
     actions = tt.handle(SpeechStarted(4.0, 4.45))  # 4.45: the paused answer would have ended, but it has not sounded
     assert kinds(actions)[:2] == ["Record:barge_in", "Cancel"] and tt.paused_at is None and not tt.busy(4.5)
 
