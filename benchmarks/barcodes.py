@@ -4,7 +4,7 @@ OpenCV alone and both (pipelines/skills/barcodes.py, the same harness with engin
     python -m benchmarks.barcodes [--out DIR] [--quick] [--frames K]
 
 - Real photos: every image in ../shared/media/images/barcodes and qrcodes with its .txt.
-- Generated: EAN-13, UPC-A and QR codes drawn by tests/barcode_images.py (bars from the GS1
+- Generated: EAN-13, UPC-A and QR codes drawn by glasses/sample_barcodes.py (bars from the GS1
   tables, QR by OpenCV's encoder) in a cluttered 1280x720 scene at several sizes (pixels a
   module), turns and Gaussian blurs, with sensor noise.
 
@@ -61,7 +61,7 @@ def real_photos() -> list[dict]:
 
 def drawn(code: Code, size: float) -> np.ndarray:
     """The code's label at `size` pixels a module; fractional sizes drawn at 3 and shrunk."""
-    from tests.barcode_images import linear_label, qr_label
+    from glasses.sample_barcodes import linear_label, qr_label
 
     draw = qr_label if code.kind == "QR" else linear_label
     if float(size).is_integer():
@@ -71,7 +71,7 @@ def drawn(code: Code, size: float) -> np.ndarray:
 
 def generated(codes, sizes, turns, blurs, frames: int = 1) -> list[dict]:
     """Each scene once per frame: frame 0 for single reads, the others with fresh noise and shake."""
-    from tests.barcode_images import scene
+    from glasses.sample_barcodes import scene
 
     out = []
     for k, (code, size, turn, blur) in enumerate(itertools.product(codes, sizes, turns, blurs)):
@@ -139,7 +139,7 @@ def table(report: dict) -> str:
 def look_times(runs: int = 30) -> str:
     """The router's look for "what is this?" (barcodes.in_view on a 1280x720 frame): median and worst."""
     from pipelines.skills.barcodes import in_view
-    from tests.barcode_images import background, linear_label, scene
+    from glasses.sample_barcodes import background, linear_label, scene
 
     lines = []
     for name, image in (("no code in view", background(1280, 720, seed=3)),

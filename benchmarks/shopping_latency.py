@@ -32,7 +32,7 @@ EVERY = 8.0  # seconds between questions; each product is in view for this long
 
 def make_clip(path: Path) -> Path:
     from glasses.sample import make_clip as write
-    from tests.barcode_images import linear_label, scene
+    from glasses.sample_barcodes import linear_label, scene
 
     shots = [scene(linear_label(code, module_px=3), angle=8.0 * i, seed=i) for i, code in enumerate(PRODUCTS)]
     speech = [(1.5 + EVERY * i, QUESTION) for i in range(len(PRODUCTS))]

@@ -130,17 +130,20 @@ class Pyttsx3TTS:
                 continue
             self._rendering_since = time.perf_counter()
             try:
-                path = Path(self._dir.name) / f"s{n}.wav"
-                n += 1
-                # One save_to_file per runAndWait: with two queued, only the last is written.
-                finished.clear()
-                engine.save_to_file(text, str(path))
-                engine.runAndWait()
-                finished.wait(timeout=10.0 + len(text) / 10)
-                if not path.exists():
-                    raise RuntimeError("espeak-ng wrote no audio for this text")
-                samples, rate = read_wav(path)
-                path.unlink(missing_ok=True)
+                for _ in range(2):  # under load espeak now and then hands back an empty WAV: once more
+                    path = Path(self._dir.name) / f"s{n}.wav"
+                    n += 1
+                    # One save_to_file per runAndWait: with two queued, only the last is written.
+                    finished.clear()
+                    engine.save_to_file(text, str(path))
+                    engine.runAndWait()
+                    finished.wait(timeout=10.0 + len(text) / 10)
+                    if not path.exists():
+                        raise RuntimeError("espeak-ng wrote no audio for this text")
+                    samples, rate = read_wav(path)
+                    path.unlink(missing_ok=True)
+                    if len(samples) or not text.strip():
+                        break
             except Exception as err:  # noqa: BLE001 - this piece failed; the next one may not
                 self._rendering_since = None
                 self.failed += 1

@@ -1,5 +1,5 @@
 """Barcodes and QR codes: check digits, the vote across frames, and the real engines (zxing-cpp,
-OpenCV) on codes drawn here (tests/barcode_images.py: EAN-13 / UPC-A bars from the GS1 tables,
+OpenCV) on codes drawn here (glasses/sample_barcodes.py: EAN-13 / UPC-A bars from the GS1 tables,
 QR by OpenCV's encoder) turned, scaled and blurred in a cluttered scene, and on the shared real
 photos. A wrong code is never acceptable; a missed one sometimes is."""
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.skills.barcodes import (Code, check_digit_ok, ean13_key, engines_available, normalise, opencv_reads,
                                        read_codes, read_frames, view, vote)
-from tests.barcode_images import check_digit, linear_label, modules, qr_label, scene
+from glasses.sample_barcodes import check_digit, linear_label, modules, qr_label, scene
 
 OAT = Code("5074852605749", "EAN-13")  # both in pipelines/skills/sample_catalog.csv
 SYRUP = Code("057542273829", "UPC-A")

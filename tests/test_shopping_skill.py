@@ -14,7 +14,7 @@ from pipelines.skills.catalog import Product, load_catalog
 from pipelines.skills.shopping import (MAYBE_SCORE, NO_ENGINE, SURE_SCORE, ShoppingSkill, best_match, compare_text,
                                        covers, intent_of, product_text, sight_text, standing)
 from pipelines.skills.shopping_list import FileList, MemoryList
-from tests.barcode_images import linear_label, scene
+from glasses.sample_barcodes import linear_label, scene
 from tests.fakes import FakeVLM
 
 SAMPLE = Path(__file__).resolve().parents[1] / "pipelines" / "skills" / "sample_catalog.csv"

@@ -14,7 +14,7 @@ import pytest
 from glasses.display import evidence_box
 from glasses.sample import make_clip
 from pipelines.app import ReplayOptions, replay
-from tests.barcode_images import linear_label, scene
+from glasses.sample_barcodes import linear_label, scene
 from tests.cli_helpers import frame_at
 from tests.fakes import FakeTTS, FakeVLM, ScriptedASR
 

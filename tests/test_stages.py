@@ -48,6 +48,26 @@ def test_tts_worker_renders_each_piece_to_audio():
         assert 0.5 < seconds < 5.0 and np.abs(audio.samples).max() > 0.05
 
 
+def test_tts_renders_once_more_when_espeak_hands_back_an_empty_wav(monkeypatch):
+    import pipelines.tts as tts_module
+
+    real, calls = tts_module.read_wav, []
+
+    def flaky(path):
+        samples, rate = real(path)
+        calls.append(len(samples))
+        return (samples[:0], rate) if len(calls) == 1 else (samples, rate)  # the first comes back empty
+
+    monkeypatch.setattr(tts_module, "read_wav", flaky)
+    tts = Pyttsx3TTS()
+    tts.setup()
+    try:
+        audio = tts.submit("It is a red square.").result(timeout=30)
+    finally:
+        tts.close()
+    assert len(calls) == 2 and len(audio.samples) / audio.rate > 0.5
+
+
 def test_tts_skips_a_cancelled_piece_and_renders_the_next():
     tts = Pyttsx3TTS()
     tts.setup()

@@ -29,7 +29,7 @@ ENGINES = ("zxing", "opencv")
 RETAIL = ("EAN-13", "UPC-A", "EAN-8")  # the product codes; a shop catalogue is keyed by these
 # The views each engine tries, in order, until one gives a valid code: (scale, turn in degrees,
 # blur sigma; a negative sigma sharpens with an unsharp mask of that sigma). Chosen greedily on
-# generated codes (tests/barcode_images.py: 140 scenes, 5 sizes, 7 turns, 4 blurs) and checked on
+# generated codes (glasses/sample_barcodes.py: 140 scenes, 5 sizes, 7 turns, 4 blurs) and checked on
 # a second set with other sizes, turns and blurs: zxing turns codes by 90 degrees itself but not by
 # 45, and reads thin or soft bars better sharpened and enlarged; OpenCV reads most on a frame
 # turned by 45 degrees and sharpened (91 of 140 alone, against 71 for the frame as it is), and
