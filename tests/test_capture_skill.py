@@ -87,6 +87,8 @@ def test_photo_frame_is_the_sharpest_near_the_end():
     assert photo_frame(frames, end=2.0).t == 1.7  # 0.0 and 3.0 are sharper but not near the question's end
     assert photo_frame([snap(0.0, 1), snap(5.0, 9)], end=1.0).t == 0.0  # none near: the nearest
     assert photo_frame([], end=1.0) is None
+    big = np.zeros((8, 8, 3), np.uint8)  # kept at the camera's resolution
+    assert photo_frame([snap(1.7, 80), snap(1.8, 79, big), snap(2.0, 60, big)], end=2.0).t == 1.8  # a hair less sharp
 
 
 def test_nominal_rate():

@@ -114,11 +114,14 @@ def recording_line(seconds: float, why: str) -> str:
 # --- pure decisions: the picture ----------------------------------------------------------------
 def photo_frame(frames: Sequence[FrameSnapshot], end: float, before: float = PHOTO_BEFORE,
                 after: float = PHOTO_AFTER) -> FrameSnapshot | None:
-    """The sharpest frame from `before` s ahead of the question's end to `after` s past it; the
-    frame nearest the end when none is that near; None without frames."""
+    """The sharpest frame from `before` s ahead of the question's end to `after` s past it, of those
+    kept at the camera's own resolution when there are any (the ring keeps every other frame or
+    so at full size: a photo is not to be 640 px because a small neighbour scored a hair
+    sharper); the frame nearest the end when none is that near; None without frames."""
     near = [f for f in frames if end - before <= f.t <= end + after]
     if near:
-        return max(near, key=lambda f: (f.sharpness, f.t))
+        largest = max(f.image.shape[0] * f.image.shape[1] for f in near)
+        return max((f for f in near if f.image.shape[0] * f.image.shape[1] == largest), key=lambda f: (f.sharpness, f.t))
     return min(frames, key=lambda f: abs(f.t - end), default=None)
 
 
