@@ -233,12 +233,9 @@ def test_the_canceller_output_keeps_the_chunk_contract(far):
 
 
 # --- a live session on fake ports ------------------------------------------------------------
-@pytest.mark.parametrize("mode,self_interrupts", [("aec", False), ("off", True)])
-def test_a_live_session_with_aec_neither_answers_nor_interrupts_itself(tmp_path, mode, self_interrupts):
-    """The real speaker on a fake output stream; the microphone hears what the stream played,
-    at half its level, the moment it played it. Nobody speaks after the question."""
-    import functools
-
+def live_with_echo(tmp_path, seconds, bursts, script, mode):
+    """The real speaker on a fake output stream; the microphone hears the wearer's `bursts` and
+    what the stream played, at half its level, the moment it played it."""
     from core.clock import WallClock
     from glasses.camera import Camera
     from glasses.fakes import FakeCapture, FakeOutputStream, scripted_microphone, tone_track
@@ -246,33 +243,55 @@ def test_a_live_session_with_aec_neither_answers_nor_interrupts_itself(tmp_path,
     from pipelines.app import LiveOptions, live
     from tests.fakes import EnergyVAD, FakeTTS, FakeVLM, ScriptedASR
 
-    clock = WallClock()
-    streams = []
+    clock, streams = WallClock(), []
 
     def output(**kw):
         streams.append(FakeOutputStream(**kw, now=clock.now))
         return streams[-1]
 
     speaker = SoundDeviceSpeaker(None, clock.now, rate=SR, stream_factory=output)
-    mic = scripted_microphone(tone_track(3.5, [(0.2, 0.9)]), echo=lambda t, n: 0.5 * streams[0].sound(t, n))
+    mic = scripted_microphone(tone_track(seconds, bursts), echo=lambda t, n: 0.5 * streams[0].sound(t, n))
     image = np.full((90, 120, 3), 128, np.uint8)
-    camera = Camera(FakeCapture(lambda i: image, fps=30, frames=int(3.5 * 30), paced=False), kind="file")
+    camera = Camera(FakeCapture(lambda i: image, fps=30, frames=int(seconds * 30), paced=False), kind="file")
     result = live(LiveOptions(window=False, out=tmp_path / "out", echo=False, self_hearing=mode),
-                  camera=camera, mic=mic, speaker=speaker, asr=ScriptedASR([(0.5, "Hey glasses, describe everything.")]),
+                  camera=camera, mic=mic, speaker=speaker, asr=ScriptedASR(script),
                   vlm=FakeVLM("This is a long answer that goes on. " * 6), tts=FakeTTS(), vad=EnergyVAD(), clock=clock)
+    return result, speaker, streams[0]
+
+
+@pytest.mark.parametrize("mode,self_interrupts", [("aec", False), ("off", True)])
+def test_a_live_session_with_aec_neither_answers_nor_interrupts_itself(tmp_path, mode, self_interrupts):
+    """Nobody speaks after the question."""
+    result, speaker, stream = live_with_echo(tmp_path, 3.5, [(0.2, 0.9)], [(0.5, "Hey glasses, describe everything.")], mode)
     kinds = [r["type"] for r in result.records]
     # Hearing itself, it pauses for its own voice, goes on, pauses again: it yields to its echo
     assert ("yield" in kinds) is self_interrupts
     if not self_interrupts:
         assert "barge_in" not in kinds and len(speaker.clears) == 1  # the last clear is close()
-    playing = [t for t, block in streams[0].blocks if block.any()]
-    assert playing and streams[0].sound(playing[0], 1600).any()  # the answer played, and the microphone heard it
+    playing = [t for t, block in stream.blocks if block.any()]
+    assert playing and stream.sound(playing[0], 1600).any()  # the answer played, and the microphone heard it
     session, end = result.records[0], result.records[-1]
     assert session["self_hearing"] == mode and session["speaker_latency_s"] == 0.0
     if mode == "aec":
         assert [t["question"] for t in result.turns] == ["describe everything."]  # its own voice was no question
         assert playing[-1] - playing[0] > 1.5  # it spoke until the session ended
         assert end["self_hearing"]["frames"] > 250 and end["self_hearing"]["failed"] is None
+
+
+def test_once_the_canceller_has_settled_speech_over_the_answer_pauses_it_at_once(tmp_path):
+    """With `aec` and a long answer: after 5 s of it the wearer speaks over it. The answer pauses
+    at the first hint of their voice, well before the 0.4 s that cancels it."""
+    result, _, stream = live_with_echo(tmp_path, 9.5, [(0.2, 0.9), (8.0, 8.9)],
+                                       [(0.5, "Hey glasses, describe everything."), (8.5, "what colour is it?")], "aec")
+    onset = [r for r in result.records if r["type"] == "heard"][0]["start"] + 7.8  # the microphone started late
+    yields = [r for r in result.records if r["type"] == "yield"]
+    (barge,) = [r for r in result.records if r["type"] == "barge_in"]
+    # none for its own voice before (EnergyVAD, which scores any residual, may hear the next answer's first tone)
+    assert yields and yields[0]["turn"] == 1 and -0.1 < yields[0]["speech_start"] - onset < 0.35
+    assert barge["t"] > yields[0]["t"]  # paused first, cancelled after 0.4 s of speech
+    silent = [t for t, block in stream.blocks if t > yields[0]["t"] and not block.any()]
+    assert silent and silent[0] - onset < 0.5  # the goal: the floor is the wearer's within half a second
+    assert result.records[-1]["self_hearing"]["settled"] is True
 
 
 def test_a_48k_device_microphone_hands_out_16k_chunks_stamped_with_their_capture_time(monkeypatch):
