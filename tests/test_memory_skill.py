@@ -9,7 +9,7 @@ import pytest
 
 from core.messages import DisplayState, Evidence, VLMRequest
 from pipelines.memory.prompt import ago_in_words, ago_short, age_of, collage, recall_prompt
-from pipelines.memory.recall import (content_words, fact_of, facts_note, fits, fitting, forget_target, kind_of,
+from pipelines.memory.recall import (ago_of, content_words, fact_of, facts_note, fits, fitting, forget_target, kind_of,
                                      relevant_facts, search_query, to_second_person, topic)
 from pipelines.memory.skill import NOT_SEEN, MemorySkill
 from pipelines.memory.store import Entry, Fact, Hit, MemoryStore
@@ -25,7 +25,8 @@ RECALL = [
     "what did the sign say?", "do you remember where I parked the car?", "what colour was the car earlier?",
     "where was I when I saw the red bicycle?", "did I lock the front door?", "what was on the menu?",
     "have I seen this mug before?", "which café did we pass?", "remember where I put my umbrella?",
-    "what did I buy at the bakery?", "when did I have my headphones?",
+    "what did I buy at the bakery?", "when did I have my headphones?", "what was I doing an hour ago?",
+    "where was I twenty minutes ago?",
 ]
 NOT_MEMORY = [
     "what is this?", "what colour is the square?", "what is written here?", "what is written here",
@@ -221,6 +222,23 @@ def test_nothing_fits_says_so_and_never_calls_the_vlm(store):
     assert vlm.requests == [] and shown == [] and said == [NOT_SEEN, NOT_SEEN]
     quiet = MemorySkill(store, now=lambda: NOW, not_seen="Sorry, I did not see that.")
     assert quiet.answer(_ctx("have you seen my umbrella?", vlm, said, shown)).answer == "Sorry, I did not see that."
+
+
+def test_a_time_ago_recalls_what_was_seen_then_whatever_it_was(store):
+    assert (ago_of("what was I doing an hour ago?"), ago_of("where was I 20 minutes ago")) == (3600, 1200)
+    assert ago_of("where did I leave my keys?") is None and ago_of("set a timer for an hour") is None
+    store.add(wall=NOW - 3 * 3600, media=None, caption="a bus stop", objects=())
+    desk = store.add(wall=NOW - 3500, media=None, caption="a desk with a laptop and a mug", objects=("laptop", "mug"),
+                     thumbnail=_jpeg((0, 0, 255)))
+    near = store.add(wall=NOW - 3300, media=None, caption="a laptop screen with a spreadsheet", objects=("laptop",))
+    store.add(wall=NOW - 60, media=None, caption="a wooden table by the window", objects=("table",))
+    assert [e.id for e in store.around(NOW - 3600, 300)] == [desk, near]
+    vlm, said, shown = FakeVLM("An hour ago you were at your desk, working on a spreadsheet."), [], []
+    result = MemorySkill(store, now=lambda: NOW).answer(_ctx("what was I doing an hour ago?", vlm, said, shown))
+    assert result.extra["memory"]["entries"] == [desk, near] and shown[0].entry == desk
+    assert "a desk with a laptop and a mug" in vlm.requests[0].question
+    assert MemorySkill(store, now=lambda: NOW).answer(_ctx("what was I doing 30 minutes ago?", vlm, said, shown)).answer \
+        == NOT_SEEN  # nothing was kept near then
 
 
 def test_the_model_finding_nothing_in_the_entries_takes_the_evidence_down(store):

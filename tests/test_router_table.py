@@ -84,6 +84,7 @@ TABLE = [  # (question, standing skill, who takes it: a skill, "vlm", or "switch
     ('where did I put my phone?', '', 'memory'),
     ('have you seen my wallet?', '', 'memory'),
     ('what did the sign say earlier?', '', 'memory'),
+    ('what was I doing an hour ago?', '', 'memory'),  # a time ago, not a timer
     ('remember that my locker is 7', '', 'memory'),
     ('remember my parking spot is B12', '', 'memory'),
     ('what do you remember about me?', '', 'memory'),

@@ -141,9 +141,18 @@ def kind_of(question: str) -> str:
         return ""
     if _HERE_NOW.search(q) and not _PAST_TIME.search(q):
         return ""  # "what is written here", "where did this come from": the view now
-    if not content_words(q):
+    if not content_words(q) and ago_of(question) is None:
         return ""  # "what was that?": nothing to look for in memory; the current frame may answer
     return "recall"
+
+
+def ago_of(question: str) -> float | None:
+    """The seconds of "an hour ago", "twenty minutes ago" in a question ("what was I doing an hour
+    ago?"); None without such a time. Read by the timers' duration parser, so both read alike."""
+    from pipelines.skills.timers import duration_runs, tokenize  # timers imports this module
+
+    norm = " ".join(t.norm for t in tokenize(question))
+    return next((seconds for _, end, seconds in duration_runs(norm) if re.match(r"\s*ago\b", norm[end:])), None)
 
 
 def fact_of(question: str) -> str:

@@ -26,9 +26,9 @@ from core.messages import Evidence
 from pipelines import modes
 from pipelines.memory.prompt import (age_of, ago_in_words, ago_short, collage, decode_thumbnail, entry_note, local,
                                      recall_prompt, spoken_list)
-from pipelines.memory.recall import (content_words, fact_of, fitting, forget_target, kind_of, relevant_facts,
+from pipelines.memory.recall import (ago_of, content_words, fact_of, fitting, forget_target, kind_of, relevant_facts,
                                      search_query, to_second_person)
-from pipelines.memory.store import MemoryFull
+from pipelines.memory.store import Hit, MemoryFull
 from pipelines.modes import ModeContext, ModeResult
 from pipelines.wake import normalise
 
@@ -40,6 +40,7 @@ FORGOT_ALL = "Done. I forgot everything I had kept."
 DISK_FULL = "I couldn't keep that: the disk is full."
 CANDIDATES = 12  # asked of the store per recall; the newest few that name the thing are shown
 SPOKEN_FACTS = 5  # "what do you remember about me?" reads at most this many, then "and N more"
+AROUND_S = 300.0  # "an hour ago" looks at what was seen this near then (a quarter of the time ago, if more)
 
 
 class MemorySkill:
@@ -72,9 +73,13 @@ class MemorySkill:
     def _recall(self, ctx: ModeContext) -> ModeResult:
         t0 = time.perf_counter()
         question, now = ctx.request.question, self.now()
-        query = search_query(question)
-        hits = self.store.recall(query, now, limit=CANDIDATES) if query else []
-        chosen = fitting(hits, question, self.min_score)[:self.entries]
+        query, ago = search_query(question), ago_of(question)
+        if not query and ago is not None:  # "what was I doing an hour ago?": what was seen then, whatever it was
+            hits = [Hit(e, 0.0, 0.0, 0.0) for e in self.store.around(now - ago, max(AROUND_S, ago / 4), self.entries)]
+            chosen = hits
+        else:
+            hits = self.store.recall(query, now, limit=CANDIDATES) if query else []
+            chosen = fitting(hits, question, self.min_score)[:self.entries]
         facts = relevant_facts(self._facts(), question)
         record = {"kind": "recall", "query": query, "hits": [h.entry.id for h in hits],
                   "entries": [h.entry.id for h in chosen], "evidence": None, "facts": facts}

@@ -151,6 +151,12 @@ class MemoryStore(Database):
                                               (max(int(limit), 0),)).fetchall())
         return [_entry(r) for r in rows]
 
+    def around(self, wall: float, span: float, limit: int = 3) -> list[Entry]:
+        """The entries seen within `span` s of unix time `wall`, nearest first ("an hour ago")."""
+        rows = self._read(lambda c: c.execute(ENTRY_SQL + " WHERE e.wall BETWEEN ? AND ? ORDER BY abs(e.wall - ?), e.id "
+                                              "LIMIT ?", (wall - span, wall + span, wall, max(int(limit), 0))).fetchall())
+        return [_entry(r) for r in rows]
+
     def recall(self, query: str, now: float, limit: int = 3) -> list[Hit]:
         """The entries that best answer `query`, best first (BM25 plus recency: see query.rank);
         [] when no entry shares a searchable word with it."""
