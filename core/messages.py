@@ -69,10 +69,12 @@ class SpeechHint:
 
 @dataclass(frozen=True)
 class SpeechHintEnded:
-    """A hint that never became speech long enough to interrupt ("mm-hmm", a cough, a knock):
-    a paused answer goes on."""
+    """A hint that never became speech long enough to interrupt ("mm-hmm", "stop", a cough): a
+    paused answer goes on, at once if nothing was said (`words` False), else once the words
+    are known (a "stop" must not let it go on for a moment first)."""
 
     t: float
+    words: bool = False  # the endpointer heard an utterance in it: a transcript follows
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ each goes (control or ASR) and whether the media waits for it (fast pace).
 What it yields, and when:
 - `SpeechHint` at the first sign that speech may have begun (a few windows at a low threshold;
   over an answer the answer pauses), then `SpeechHintEnded` if it never lasted long enough
-  to interrupt (the answer goes on); no hint while the audio is not `settled` (an echo
-  canceller still converging);
+  to interrupt (the answer goes on, once its words are known if it had any); no hint while
+  the audio is not `settled` (an echo canceller still converging);
 - `SpeechOnset` once speech has lasted the endpointer's minimum (speculation may start);
 - `SpeechStarted` once voiced speech has lasted `barge_in_after` (over an answer that is a
   barge-in), and when the button is pressed;
@@ -71,6 +71,7 @@ class Hearing:
         self.turn_model = turn_model if config.turn == "smart" else None
         self.endpointer = Endpointer(config.endpoint)
         self.hints = Hints(config.hint) if config.hint is not None else None
+        self._hint_words = False  # the hint under way became an utterance (a transcript will follow)
         self.history = AudioHistory(config.endpoint.max_utterance + 2.0)
         self._asks = sorted(config.asks)
         self._presses: list[tuple[float, bool]] = []  # (t, pressed), applied when the audio reaches t
@@ -146,6 +147,7 @@ class Hearing:
     def _on_event(self, ev: SpeechEvent) -> Iterator[object]:
         if ev.kind == "start":
             self._barge_sent = False
+            self._hint_words = self.hints is not None and self.hints.since is not None  # an utterance: words follow
             self._next_look = ev.detected_at + self.config.look_every if self.config.look_every > 0 else None
             yield SpeechOnset(ev.t, ev.detected_at)
         elif ev.kind == "pause":
@@ -161,6 +163,9 @@ class Hearing:
                 self._early_for = None
         elif ev.kind == "end":
             self._paused_at = self._early_for = self._unjudged = None
+            if self.hints is not None and self.hints.since is not None:  # the utterance is over, so is its hint:
+                self.hints.confirm()  # ended before the utterance, so its transcript comes after
+                yield SpeechHintEnded(ev.detected_at, True)
             yield self._utterance(ev.start, ev.end)
 
     def _after_window(self, t_end: float) -> Iterator[object]:
@@ -187,9 +192,10 @@ class Hearing:
         confirmed = self.endpointer.in_speech and self._barge_sent  # speech already long enough: nothing to hint
         kind = self.hints.update(prob, t, armed=settled and not confirmed)
         if kind == "hint":
+            self._hint_words = False
             yield SpeechHint(self.hints.since, t + WINDOW / SAMPLE_RATE)
         elif kind == "ended":
-            yield SpeechHintEnded(t + WINDOW / SAMPLE_RATE)
+            yield SpeechHintEnded(t + WINDOW / SAMPLE_RATE, self._hint_words or self.endpointer.in_speech)
 
     def _judge(self, t_end: float) -> Iterator[object]:
         """Ask the turn model about the utterance so far and tell the endpointer its verdict."""

@@ -130,6 +130,7 @@ class TurnTaking:
         self.speaking_until = 0.0  # when the finished answers' audio stops
         self.barged = False  # the wearer spoke over the current answer (it is cancelled)
         self.paused_at: float | None = None  # the answer is paused for the wearer since
+        self.awaiting_words = False  # paused until the words of a short utterance are known
         self._ids = itertools.count(1)
 
     def busy(self, t: float) -> bool:
@@ -143,7 +144,7 @@ class TurnTaking:
         if isinstance(ev, SpeechHint):
             return self._hint(ev)
         if isinstance(ev, SpeechHintEnded):
-            return self._hint_ended(ev.t)
+            return self._hint_ended(ev.t, ev.words)
         if isinstance(ev, SpeechOnset):
             return [] if self.busy(ev.t) else self._speculate(ev.start, ev.t)  # over an answer: maybe "mm-hmm"
         if isinstance(ev, SpeechContinues):
@@ -154,7 +155,11 @@ class TurnTaking:
             pending = self._tentative()
             return self._discard(pending, "speech resumed", ev.t) if pending and pending.start == ev.start else []
         if isinstance(ev, Transcript):
-            return self._early(ev) if ev.early_asr == "early" else self._heard(ev, now)
+            if ev.early_asr == "early":
+                return self._early(ev)
+            out = self._heard(ev, now)
+            # the words the paused answer waited for are known: unless they stopped it, it goes on
+            return out + (self._resume(now) if self.awaiting_words and self.paused_at is not None else [])
         if isinstance(ev, TypedQuestion):
             plan = self._plan(ev.text, ev.t, ev.t, (ev.t, ev.detected_perf))
             return [Record("ask", {"t": ev.t, "text": ev.text}), *self._start(plan)]
@@ -173,7 +178,7 @@ class TurnTaking:
         pending = self._tentative()
         out: list = self._discard(pending, "speech went on", ev.detected_at) if pending else []
         if self.config.barge_in and self.busy(ev.detected_at) and self.active != TRANSLATE:
-            self.paused_at = None  # the cancel clears the paused speaker
+            self.paused_at, self.awaiting_words = None, False  # the cancel clears the paused speaker
             out.append(Record("barge_in", {"t": ev.detected_at, "speech_start": ev.t, "turn": self._cut()}))
             self.follow_up_until = max(self.follow_up_until, ev.detected_at + self.config.follow_up)  # hear the question
             out.append(Cancel(self.current.id if self.answering and self.current else None, ev.detected_at, "barge-in"))
@@ -187,14 +192,23 @@ class TurnTaking:
         if (not (self.config.yield_floor and self.config.barge_in) or self.paused_at is not None
                 or self.active == TRANSLATE or not self.busy(ev.t)):
             return []
-        self.paused_at = ev.t
+        self.paused_at, self.awaiting_words = ev.t, False
         return [Record("yield", {"t": ev.t, "speech_start": ev.start, "turn": self._cut()}), Pause(ev.t),
                 Show(ev.t, {"status": "listening"})]
 
-    def _hint_ended(self, t: float) -> list:
-        """No speech long enough to interrupt: the paused answer goes on, its end that much later."""
+    def _hint_ended(self, t: float, words: bool = False) -> list:
+        """No speech long enough to interrupt: the paused answer goes on, or, if words were said,
+        waits for them ("stop" stops it; "mm-hmm" lets it go on)."""
         if self.paused_at is None:
             return []
+        if words:
+            self.awaiting_words = True
+            return []
+        return self._resume(t)
+
+    def _resume(self, t: float) -> list:
+        """The paused answer goes on from where it stopped, its end that much later."""
+        self.awaiting_words = False
         paused, self.paused_at = t - self.paused_at, None
         if self.speaking_until > t - paused:
             self.speaking_until += paused
@@ -256,7 +270,7 @@ class TurnTaking:
             return out + [Show(tr.start, {"light": True}),
                           Show(tr.end, {"status": "listening", "caption": tr.text, "answer": "", "evidence": None})]
         if d.action == "stop":
-            self.follow_up_until, self.paused_at = -1.0, None
+            self.follow_up_until, self.paused_at, self.awaiting_words = -1.0, None, False
             self.speaking_until = min(self.speaking_until, now)
             return out + [Record("stop", {"t": now, "text": tr.text, "turn": self._cut()}),
                           Cancel(self.current.id if self.answering and self.current else None, now, "stop"),

@@ -196,6 +196,21 @@ def test_a_hint_of_speech_over_an_answer_pauses_it_and_a_backchannel_lets_it_go_
     assert tt.handle(SpeechHintEnded(5.0)) == []
 
 
+def test_a_short_utterance_keeps_the_answer_paused_until_its_words_are_known():
+    tt = machine()
+    plan = started(tt.handle(heard("hey glasses, describe everything", 1.0, 2.0)))
+    finish(tt, plan, end=9.0)
+    tt.handle(SpeechHint(4.0, 4.07))
+    assert tt.handle(SpeechHintEnded(4.6, words=True)) == []  # still paused: "stop" must not let it go on first
+    actions = tt.handle(heard("mm-hmm", 4.0, 4.3), now=5.0)
+    assert kinds(actions)[-3:] == ["Record:resume", "Resume", "Show"] and actions[-2] == Resume(5.0)
+    assert tt.busy(9.9) and not tt.busy(9.94)  # 0.93 s later than planned
+    tt.handle(SpeechHint(6.0, 6.07))
+    tt.handle(SpeechHintEnded(6.6, words=True))
+    actions = tt.handle(heard("Stop.", 6.0, 6.3), now=7.0)
+    assert Cancel(None, 7.0, "stop") in actions and Resume not in map(type, actions) and tt.paused_at is None
+
+
 def test_a_hint_that_becomes_a_barge_in_cancels_the_paused_answer_even_past_its_planned_end():
     tt = machine()
     plan = started(tt.handle(heard("hey glasses, describe everything", 1.0, 2.0)))
