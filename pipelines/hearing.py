@@ -164,7 +164,7 @@ class Hearing:
         elif ev.kind == "end":
             self._paused_at = self._early_for = self._unjudged = None
             if self.hints is not None and self.hints.since is not None:  # the utterance is over, so is its hint:
-                self.hints.confirm()  # ended before the utterance, so its transcript comes after
+                self.hints.close()  # ended before the utterance, so its transcript comes after
                 yield SpeechHintEnded(ev.detected_at, True)
             yield self._utterance(ev.start, ev.end)
 

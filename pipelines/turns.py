@@ -199,7 +199,7 @@ class TurnTaking:
     def _hint_ended(self, t: float, words: bool = False) -> list:
         """No speech long enough to interrupt: the paused answer goes on, or, if words were said,
         waits for them ("stop" stops it; "mm-hmm" lets it go on)."""
-        if self.paused_at is None:
+        if self.paused_at is None or self.awaiting_words:  # words already on their way: wait for them
             return []
         if words:
             self.awaiting_words = True
@@ -318,6 +318,11 @@ class TurnTaking:
             out += self._discard(pending, "another question", plan.detected[0])
         elif self.answering and self.current is not None:
             out.append(Cancel(self.current.id, plan.detected[0], "new question"))  # the newer question overtakes
+        if self.paused_at is not None and not plan.tentative:  # what was paused does not go on under it
+            if not out or not isinstance(out[-1], Cancel) or out[-1].t is None:
+                out.append(Cancel(None, plan.detected[0], "new question"))
+            self.paused_at, self.awaiting_words = None, False
+            self.speaking_until = min(self.speaking_until, plan.detected[0])
         self.current, self.answering, self.barged = plan, True, False
         if not plan.tentative:
             said = plan.route.name == "announce"  # nothing was heard: the glasses speak up on their own

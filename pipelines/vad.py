@@ -214,3 +214,8 @@ class Hints:
     def confirm(self) -> None:
         self.since = None
         self._recent.clear()
+
+    def close(self) -> None:
+        """The utterance it belonged to ended: over, and no new hint from its tail until quiet."""
+        self.confirm()
+        self._blocked = True

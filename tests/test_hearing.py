@@ -195,3 +195,23 @@ def test_no_hint_while_the_filter_is_not_settled_and_a_held_hint_ends_once_until
     out = [m for i in range(0, 6 * SAMPLE_RATE, 512) for m in hearing.feed(AudioChunk(i / SAMPLE_RATE, np.zeros(512, np.float32)))]
     assert names(out) == ["SpeechHint", "SpeechHintEnded"]  # held 2 s, then no new pause until it goes quiet
     assert abs(out[1].t - out[0].start - 2.0) < 0.04
+
+
+def test_a_hint_ends_with_its_utterance_and_its_tail_gives_no_new_one():
+    class Tail:  # loud speech, then a long tail the hint half believes (0.2), then silence
+        def __init__(self):
+            self.n = 0
+
+        def __call__(self, samples):
+            out = []
+            for _ in range(len(samples) // 512):
+                t = self.n * 512 / SAMPLE_RATE
+                out.append(0.9 if 1.0 <= t < 1.3 else 0.2 if 1.3 <= t < 2.5 else 0.0)
+                self.n += 1
+            return out
+
+    hearing = Hearing(HearingConfig(), Tail(), MediaClock())
+    out = [m for i in range(0, 4 * SAMPLE_RATE, 512) for m in hearing.feed(AudioChunk(i / SAMPLE_RATE, np.zeros(512, np.float32)))]
+    kinds = names(out)
+    assert kinds.count("SpeechHint") == 1 and kinds.count("SpeechHintEnded") == 1
+    assert kinds.index("SpeechHintEnded") < kinds.index("Utterance") and out[kinds.index("SpeechHintEnded")].words

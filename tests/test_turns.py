@@ -202,6 +202,7 @@ def test_a_short_utterance_keeps_the_answer_paused_until_its_words_are_known():
     finish(tt, plan, end=9.0)
     tt.handle(SpeechHint(4.0, 4.07))
     assert tt.handle(SpeechHintEnded(4.6, words=True)) == []  # still paused: "stop" must not let it go on first
+    assert tt.handle(SpeechHint(4.7, 4.76)) == [] and tt.handle(SpeechHintEnded(4.9)) == []  # the words still come
     actions = tt.handle(heard("mm-hmm", 4.0, 4.3), now=5.0)
     assert kinds(actions)[-3:] == ["Record:resume", "Resume", "Show"] and actions[-2] == Resume(5.0)
     assert tt.busy(9.9) and not tt.busy(9.94)  # 0.93 s later than planned
@@ -234,3 +235,13 @@ def test_stop_said_while_paused_cancels_and_clears_the_pause():
     actions = tt.handle(heard("Stop.", 3.0, 3.3), now=3.8)
     assert Cancel(plan.id, 3.8, "stop") in actions and tt.paused_at is None
     assert Resume not in map(type, tt.handle(SpeechHintEnded(3.9)))
+
+
+def test_a_newer_question_while_paused_clears_what_was_paused():
+    tt = machine()
+    plan = started(tt.handle(heard("hey glasses, describe everything", 1.0, 2.0)))
+    finish(tt, plan, end=9.0)  # generated; its audio plays until 9 s
+    tt.handle(SpeechHint(4.0, 4.07))
+    actions = tt.handle(TypedQuestion(4.2, "what colour is it?"))
+    assert Cancel(None, 4.2, "new question") in actions and "StartAnswer" in kinds(actions) and tt.paused_at is None
+    assert tt.handle(SpeechHintEnded(4.5)) == []  # nothing left to go on
