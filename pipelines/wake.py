@@ -17,7 +17,9 @@ from difflib import SequenceMatcher
 
 # Greetings Whisper substitutes for "hey" often enough to accept them.
 _GREETINGS = {"hey", "hi", "hay", "he", "hei", "a", "ok", "okay", "hello", "yo"}
-_STOP_WORDS = {"stop", "cancel", "nevermind", "never mind", "shut up", "quiet", "be quiet", "stop it", "stop talking"}
+# "Wait" and "hold on" said alone over an answer: the wearer wants it to stop (it pauses at once, then stops).
+_STOP_WORDS = {"stop", "cancel", "nevermind", "never mind", "shut up", "quiet", "be quiet", "stop it", "stop talking",
+               "wait", "hold on", "hang on", "one moment", "one second", "wait a moment", "wait a second"}
 # Fillers that may precede the wake phrase ("oh hey glasses").
 _FILLERS = {"oh", "um", "uh", "so", "and", "well", "okay", "ok"}
 _APOSTROPHES = "'\u2019\u02bc"  # "don't", "don’t": one word, written "dont"

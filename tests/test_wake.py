@@ -27,9 +27,10 @@ def test_custom_wake_phrase():
 
 
 def test_stop_words():
-    for text in ["Stop.", "stop", "Cancel!", "cancel that", "Never mind.", "Stop talking"]:
+    for text in ["Stop.", "stop", "Cancel!", "cancel that", "Never mind.", "Stop talking", "Wait.", "Hold on.",
+                 "wait a second"]:
         assert is_stop(text), text
-    for text in ["don't stop the music", "bus stop", "what is this"]:
+    for text in ["don't stop the music", "bus stop", "what is this", "wait, what colour is it?", "hold on to this"]:
         assert not is_stop(text), text
 
 
