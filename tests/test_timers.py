@@ -226,6 +226,19 @@ def test_several_due_at_once_come_soonest_first():
                               "Your 2 minute timer is done. It was due at 2:02 PM."]
 
 
+def test_when_it_asks_when_the_next_words_may_be_just_the_time():
+    skill = TimerSkill(MemoryTimerStore(), wall)
+    assert not skill.wants("5 minutes")  # nothing was asked
+    assert ask(skill, "set a timer").answer == ASK_AGAIN
+    assert skill.wants("5 minutes") and route("five minutes", "instant", [skill]).name == "timers"
+    assert ask(skill, "five minutes", at=5.0).answer == "OK, timer set for 5 minutes."
+    assert not skill.wants("10 minutes")  # answered: a time on its own is no timer again
+    assert ask(skill, "remind me to call mum").answer == ASK_AGAIN
+    assert skill.wants("at 6 pm") and ask(skill, "at 6 pm").answer == "OK, I'll remind you to call mum at 6 PM."
+    ask(skill, "set a timer")
+    assert not skill.wants("what is this?") and not skill.wants("5 minutes")  # only the very next question
+
+
 def test_bad_times_are_refused_with_a_sentence_and_set_nothing():
     skill = TimerSkill(MemoryTimerStore(), wall)
     assert ask(skill, "set a timer for blah minutes").answer == ASK_AGAIN

@@ -39,7 +39,7 @@ MAX_PENDING = 50  # timers and reminders together; the next one is refused with 
 MAX_LENGTH = timedelta(hours=24)
 LATE = timedelta(seconds=60)  # said later than this (the glasses were off): the due time is said too
 SPOKEN = 5  # "what timers do I have?" reads at most this many, then "and N more"
-ASK_AGAIN = "Sorry, when should I set it for? Say for example: set a timer for 5 minutes."
+ASK_AGAIN = "When should I set it for? Say for example: 5 minutes, or at 6 PM."
 TOO_SHORT = "A timer needs some time. Say for example: set a timer for 5 minutes."
 TOO_LONG = "I can only set timers up to 24 hours ahead."
 TOO_MANY = f"You already have {MAX_PENDING} timers and reminders. Cancel one first."
@@ -63,6 +63,11 @@ _LIST = re.compile(rf"\b(?:my|the|any|all|your|active|running|pending)(?: \w+){{
                    r"|\b(?:timers|reminders|alarms)\b")
 _ASKS = re.compile(r"^(?:\w+ )*?(?:what|whats|which|hows|any|list|show|read|tell me|how|when|do i|did i|are there"
                    r"|is there|have i|is my|is the|are my|check)\b")
+
+
+def is_bare_time(text: str, words: int = 6) -> bool:
+    """A time and little else ("5 minutes", "at 6 pm", "in half an hour"): the answer to "when?"."""
+    return len(text.split()) <= words and parse_when(text, datetime(2000, 1, 1, 12)) is not None
 
 
 def intent_of(question: str) -> str:
@@ -284,10 +289,16 @@ class TimerSkill:
         self._lock = threading.Lock()
         self._timers = sorted(store.load(), key=lambda t: t.id)  # in the order set: the last is the newest
         self._next_id = max((t.id for t in self._timers), default=0) + 1
+        self._asked: str = ""  # "set a timer" when the last answer asked when: the next words may be the time
 
     def wants(self, question: str, active: str = "") -> str:
         intent = intent_of(question)
-        return f"timers: {intent}" if intent else ""
+        if intent:
+            return f"timers: {intent}"
+        if self._asked and is_bare_time(question):
+            return "timers: the time it asked for"
+        self._asked = ""  # only the very next question may answer "when?"
+        return ""
 
     def pending(self) -> list[Timer]:
         """The timers not yet said, soonest first."""
@@ -325,12 +336,16 @@ class TimerSkill:
             return self._say(ctx, t0, listing(timers, now), {"kind": "list", "ids": [t.id for t in timers]})
         if intent == "cancel":
             return self._cancel(ctx, t0, question)
+        if not intent and self._asked:  # "5 minutes", the answer to "when?": with what was asked before it
+            question = f"{self._asked} {question}"
         return self._set(ctx, t0, question, now)
 
     def _set(self, ctx: ModeContext, t0: float, question: str, now: datetime) -> ModeResult:
         when = parse_when(question, now)
         record = {"kind": "set", "id": None}
+        self._asked = ""
         if when is None:
+            self._asked = question  # the time may come next, on its own ("5 minutes", "at 6")
             return self._say(ctx, t0, ASK_AGAIN, {**record, "error": "unparsed"})
         if when.due <= now:
             text = TOO_SHORT if when.length is not None else f"{when.said} has already passed today."
