@@ -4,6 +4,7 @@ Light imports only (the standard library): demo.py uses these before anything he
 """
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ class Signals:
         self.count = 0
         self.terminated: type[KeyboardInterrupt] = KeyboardInterrupt  # Terminated, once imported
         self._previous: dict[int, object] = {}
+        self._deferred = False  # the first signal landed in a finalizer and is being delivered again
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -43,12 +45,31 @@ class Signals:
         return 143 if self.first == signal.SIGTERM else 130
 
     def _handle(self, signum, frame) -> None:
-        self.count += 1
+        if self._deferred:  # the first one again, out of the finalizer it landed in
+            self._deferred = False
+        else:
+            self.count += 1
         if self.count == 1:
             self.first = signum  # no import here: the main thread may be inside one
+            if in_finalizer(frame):
+                # Raised inside a __del__, the exception would be printed and ignored, and the
+                # process would go on as if nothing had come (seen under load): deliver it again
+                # in a moment, when the finalizer has returned.
+                self._deferred = True
+                threading.Timer(0.05, _thread.interrupt_main, (signum,)).start()
+                return
             raise self.terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         if self.count >= 3:
             flush_and_exit(self.code(130))
+
+
+def in_finalizer(frame) -> bool:
+    """Whether the main thread is inside a finalizer (`__del__`), where an exception is swallowed."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 ERROR_LOG = "glasses-error.log"
