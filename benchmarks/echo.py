@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.echo_room import Room, render_answers, wearer_pieces
+from benchmarks.echo_room import NO_SPEECH, Room, render_answers, wearer
 from benchmarks.echo_sim import Devices, Program, hear, microphone, play
 
 MODES = ("aec", "gate", "off")
@@ -207,11 +207,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.minutes = args.barge_minutes = 1.0
+    speech = wearer()
+    if speech is None:
+        print(f"benchmarks.echo: {NO_SPEECH}", file=sys.stderr)
+        return 2
+    pieces, snippets = speech
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-echo-"))
     out.mkdir(parents=True, exist_ok=True)
     answers = render_answers()
-    pieces = wearer_pieces(1.3, voiced=0.8)
-    snippets = wearer_pieces(0.35, voiced=0.15, pre=0.05)
     report = {"command": "python -m benchmarks.echo " + " ".join(argv if argv is not None else sys.argv[1:]),
               "machine": machine(), "date": dt.date.today().isoformat(), "devices": Devices().__dict__,
               "rooms": {"normal": NORMAL.__dict__, "loud": LOUD.__dict__},

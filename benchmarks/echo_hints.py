@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.echo import LEVELS, NORMAL, LOUD, answer_minutes, delay_stats, matched, over_answers, program, run
-from benchmarks.echo_room import Room, render_answers, wearer_pieces
+from benchmarks.echo_room import NO_SPEECH, Room, render_answers, wearer
 from benchmarks.echo_sim import Devices
 from benchmarks.machine import machine
 from pipelines.vad import WINDOW, HintConfig, Hints, SileroVAD
@@ -57,10 +57,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--minutes", type=float, default=6.0, help="answer audio per scenario")
     args = parser.parse_args(argv)
+    speech = wearer()
+    if speech is None:
+        print(f"benchmarks.echo_hints: {NO_SPEECH}", file=sys.stderr)
+        return 2
+    pieces, snippets = speech
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-echo-hints-"))
     out.mkdir(parents=True, exist_ok=True)
     answers = render_answers()
-    pieces, snippets = wearer_pieces(1.3, voiced=0.8), wearer_pieces(0.35, voiced=0.15, pre=0.05)
     runs = {"normal": (program(answers, args.minutes, 1), NORMAL), "loud": (program(answers, args.minutes, 2), LOUD)}
     for i, level in enumerate(LEVELS):
         runs[f"{level:+d} dB"] = (over_answers(program(answers, args.minutes, 10 + i), pieces, level, 10 + i), NORMAL)

@@ -166,6 +166,15 @@ def wearer_pieces(length: float, voiced: float, pre: float = 0.15) -> list[Piece
     return pieces
 
 
+def wearer() -> tuple[list[Piece], list[Piece]] | None:
+    """The wearer's barge-in pieces and backchannel snippets, None without the real speech."""
+    pieces, snippets = wearer_pieces(1.3, voiced=0.8), wearer_pieces(0.35, voiced=0.15, pre=0.05)
+    return (pieces, snippets) if pieces and snippets else None
+
+
+NO_SPEECH = f"the wearer's real speech is not there ({MEDIA}): put ../shared/media beside the clone"
+
+
 def noise_floor(seconds: float, level_db: float = -55.0) -> np.ndarray:
     """Recorded background noise looped to length, at `level_db` dBFS RMS (white if absent)."""
     n = int(seconds * SAMPLE_RATE)

@@ -22,3 +22,14 @@ def test_an_answer_falls_silent_where_it_paused_and_the_others_play_whole():
     cut = paused_at(Program([(1.0, a), (6.0, b)], seconds=10.0), [2.0, 9.5])
     (_, first), (_, second) = cut.answers
     assert len(first.samples) == int((1.0 + Devices.out_latency) * 16000) and len(second.samples) == 48000
+
+
+def test_without_the_real_speech_both_benchmarks_say_so_in_one_line(monkeypatch, capsys):
+    import benchmarks.echo as echo
+    import benchmarks.echo_hints as echo_hints
+    import benchmarks.echo_room as room
+
+    monkeypatch.setattr(room, "wearer_pieces", lambda *a, **k: [])
+    assert echo.main([]) == 2 and echo_hints.main([]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all("../shared/media" in line for line in lines)

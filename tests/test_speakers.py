@@ -16,13 +16,15 @@ def _ramp(seconds, rate=16000, text="hi"):
 
 
 class _Stream:
+    """sounddevice.OutputStream's place: the test calls the speaker's callback itself."""
+
     latency = 0.0
 
     def __init__(self, **kw):
-        pass
+        self.opened = kw
 
     def start(self):
-        """Driven by the test's own calls to the callback."""
+        self.started = True
 
     stop = close = start
 
@@ -51,6 +53,7 @@ def test_the_replay_speaker_splits_the_clip_it_paused_and_shifts_what_follows(tm
 def test_the_device_speaker_sends_silence_while_paused_and_goes_on_from_the_same_sample():
     now = [0.0]
     speaker = SoundDeviceSpeaker(None, lambda: now[0], rate=16000, block_s=0.01, stream_factory=_Stream)
+    assert speaker._stream.opened["blocksize"] == 160 and speaker._stream.started
     audio = _ramp(0.1)
     assert speaker.play(audio, 0.0) == (0.0, pytest.approx(0.1))
     sent = []

@@ -75,8 +75,8 @@ class MemorySkill:
         question, now = ctx.request.question, self.now()
         query, ago = search_query(question), ago_of(question)
         if not query and ago is not None:  # "what was I doing an hour ago?": what was seen then, whatever it was
-            hits = [Hit(e, 0.0, 0.0, 0.0) for e in self.store.around(now - ago, max(AROUND_S, ago / 4), self.entries)]
-            chosen = hits
+            chosen = hits = [Hit(e, 0.0, 0.0, 0.0) for e in self.store.around(now - ago, max(AROUND_S, ago / 4),
+                                                                              self.entries)]
         else:
             hits = self.store.recall(query, now, limit=CANDIDATES) if query else []
             chosen = fitting(hits, question, self.min_score)[:self.entries]
